@@ -1,0 +1,34 @@
+//! tlsrptd receives SMTP TLS Reporting (RFC 8460) aggregate reports, stores them without
+//! loss and answers where TLS delivery to a domain's mail servers fails.
+//!
+//! Data flow (each arrow is a narrow, typed seam):
+//!
+//! ```text
+//! intake (import CLI | SMTP | HTTPS)
+//!     -> report::Submission { source, peer, envelope, received_at, raw bytes }
+//! pipeline::ingest(store, limits, submission)    the one entry point every intake calls
+//!     -> decode::decode   MIME parts / gzip / zip / sniffing -> JSON payloads (bounded)
+//!     -> parse::parse_report   tolerant RFC 8460 model       -> report::Report + warnings
+//!     -> store::Store::commit  one transaction, dedup, raw kept -> stored | duplicate | quarantined
+//! query side (API, dashboard, metrics) reads only from store::Store
+//! ```
+//!
+//! Module map, in pipeline order:
+//!
+//! - [`config`]: every flag and its `TLSRPT_*` environment variable.
+//! - [`cli`]: `import` and `migrate`.
+//! - [`pipeline`]: decode → parse → store for one submission.
+//! - [`decode`]: RFC 5322 messages, gzip, zip, media-type sniffing.
+//! - [`parse`]: the tolerant RFC 8460 JSON parser and its warnings.
+//! - [`report`]: the domain types shared by every stage.
+//! - [`store`]: SQLite and PostgreSQL backends, group commit, the read side.
+//! - [`telemetry`]: logging.
+
+pub mod cli;
+pub mod config;
+pub mod decode;
+pub mod parse;
+pub mod pipeline;
+pub mod report;
+pub mod store;
+pub mod telemetry;

@@ -1,0 +1,28 @@
+//! The `tlsrptd` binary: parse the command line, set up logging, run one command.
+
+use clap::Parser;
+
+use tlsrptd::cli;
+use tlsrptd::config::{Cli, Command};
+
+fn main() {
+    let args = Cli::parse();
+    tlsrptd::telemetry::init(&args.log);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("tlsrptd: cannot start the async runtime: {e}");
+            std::process::exit(2);
+        }
+    };
+    let code = runtime.block_on(async move {
+        match args.command {
+            Command::Import(import) => cli::import::run(import).await,
+            Command::Migrate(db) => cli::migrate(db).await,
+        }
+    });
+    std::process::exit(code);
+}

@@ -1,0 +1,589 @@
+//! The store: durable home of submissions, reports and quarantine, and the read side.
+//!
+//! In: [`NewSubmission`] from `pipeline` (raw bytes already compressed, reports parsed,
+//! rejections with reasons). Out: a [`CommitReceipt`] once the transaction holding it is
+//! committed and synced, and typed answers to the read methods used by the API, the
+//! dashboard and the tests.
+//!
+//! Writes go through one writer task per process that drains a queue and commits many
+//! submissions in one transaction (group commit): the caller's future resolves only after
+//! that commit, so "stored" always means "on disk", while throughput comes from batching.
+//! The SQL is written once in [`queries`] and instantiated for each backend by
+//! `sqlite.rs` and `postgres.rs`, which differ in connection setup, transaction start and
+//! migrations.
+
+mod postgres;
+mod queries;
+mod sqlite;
+
+use std::time::Instant;
+
+use chrono::{DateTime, NaiveDate, TimeZone, Utc};
+use serde::Serialize;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::report::{MessageMeta, Report, Source};
+
+pub use crate::report::normalize_domain;
+
+/// Submissions committed per transaction at most. Large enough that a burst of small
+/// reports costs one fsync per few hundred reports, small enough that one transaction
+/// stays well under a second even on PostgreSQL over a network.
+const MAX_BATCH: usize = 512;
+
+/// Submissions waiting for the writer. When full, intakes wait (back-pressure) instead of
+/// buffering without bound; 2 batches keeps the writer busy while the next one fills.
+const WRITE_QUEUE: usize = 2 * MAX_BATCH;
+
+/// Largest page a list query returns; bigger requests are clamped so one API call cannot
+/// pull the whole database into memory.
+pub const MAX_PAGE: u32 = 1000;
+
+/// Longest daily series we fill (10 years): a bound on the memory a time-series request
+/// can make us allocate.
+pub const MAX_SERIES_DAYS: i64 = 3660;
+
+/// Largest raw submission we inflate when it is read back. Intake limits keep stored
+/// bodies far below this; it only guards against a corrupted row.
+const MAX_RAW_READ: u64 = 256 * 1024 * 1024;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("unsupported database URL {0:?}: use sqlite://PATH or postgres://...")]
+    UnsupportedUrl(String),
+    #[error("the store writer has stopped")]
+    WriterGone,
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+    #[error("invalid cursor {0:?}")]
+    InvalidCursor(String),
+}
+
+/// Raw submission bytes as kept in the store.
+#[derive(Debug, Clone)]
+pub struct RawBytes {
+    /// Size of the original bytes.
+    pub size: i64,
+    /// Hex SHA-256 of the original bytes.
+    pub sha256: String,
+    /// `identity` when `data` is the original (already compressed), `gzip` otherwise.
+    pub encoding: &'static str,
+    pub data: Vec<u8>,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewReport {
+    pub report: Report,
+    /// Where in the submission this report was found (e.g. `part 2 (x.json.gz)`).
+    pub origin: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewRejection {
+    pub origin: String,
+    pub code: String,
+    pub reason: String,
+}
+
+/// One submission with everything the pipeline made of it.
+#[derive(Debug, Clone)]
+pub struct NewSubmission {
+    pub source: Source,
+    pub received_at: DateTime<Utc>,
+    pub peer: Option<String>,
+    pub content_type: Option<String>,
+    /// JSON text of the intake envelope.
+    pub envelope: String,
+    pub meta: Option<MessageMeta>,
+    pub raw: RawBytes,
+    pub reports: Vec<NewReport>,
+    pub rejections: Vec<NewRejection>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(tag = "status", rename_all = "lowercase")]
+pub enum ReportOutcome {
+    Stored { id: i64 },
+    Duplicate { id: i64 },
+}
+
+impl ReportOutcome {
+    pub fn id(self) -> i64 {
+        match self {
+            ReportOutcome::Stored { id } | ReportOutcome::Duplicate { id } => id,
+        }
+    }
+}
+
+/// What a commit did, in the order of `NewSubmission::reports` and `rejections`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommitReceipt {
+    /// `None` when every report was a duplicate and nothing was quarantined, so the
+    /// submission bytes were not kept a second time.
+    pub submission_id: Option<i64>,
+    pub reports: Vec<ReportOutcome>,
+    pub quarantine_ids: Vec<i64>,
+}
+
+/// Half-open range `[from, to)` of report start times, in Unix seconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TimeRange {
+    pub from: i64,
+    pub to: i64,
+}
+
+impl TimeRange {
+    pub fn new(from: DateTime<Utc>, to: DateTime<Utc>) -> Self {
+        TimeRange {
+            from: from.timestamp(),
+            to: to.timestamp(),
+        }
+    }
+
+    pub fn all() -> Self {
+        TimeRange {
+            from: i64::MIN,
+            to: i64::MAX,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DomainOverview {
+    pub domain: String,
+    pub reports: i64,
+    pub successful_sessions: i64,
+    pub failed_sessions: i64,
+    pub failure_rate: f64,
+    pub organizations: i64,
+    pub last_report_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FailureCount {
+    pub key: Option<String>,
+    pub failed_sessions: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SessionCounts {
+    pub key: String,
+    pub reports: i64,
+    pub successful_sessions: i64,
+    pub failed_sessions: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DomainSummary {
+    pub domain: String,
+    pub reports: i64,
+    pub successful_sessions: i64,
+    pub failed_sessions: i64,
+    pub failure_rate: f64,
+    pub by_result_type: Vec<FailureCount>,
+    pub by_receiving_mx: Vec<FailureCount>,
+    pub by_sending_ip: Vec<FailureCount>,
+    pub by_organization: Vec<SessionCounts>,
+    pub by_policy_type: Vec<SessionCounts>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DayCounts {
+    pub day: NaiveDate,
+    pub successful_sessions: i64,
+    pub failed_sessions: i64,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ReportFilter {
+    pub domain: Option<String>,
+    pub organization: Option<String>,
+    pub range: Option<TimeRange>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ReportListItem {
+    pub id: i64,
+    pub organization_name: String,
+    pub report_id: String,
+    pub start: DateTime<Utc>,
+    pub end: DateTime<Utc>,
+    pub received_at: DateTime<Utc>,
+    pub source: String,
+    pub successful_sessions: i64,
+    pub failed_sessions: i64,
+    pub domains: Vec<String>,
+    pub warnings: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    /// Pass back as `cursor` for the next page; `None` on the last page.
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StoredReport {
+    pub id: i64,
+    pub submission_id: i64,
+    pub source: String,
+    pub peer: Option<String>,
+    pub received_at: DateTime<Utc>,
+    pub origin: String,
+    pub meta: Option<MessageMeta>,
+    pub envelope: serde_json::Value,
+    pub report: Report,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RawSubmission {
+    pub submission_id: i64,
+    pub content_type: Option<String>,
+    pub sha256: String,
+    pub bytes: Vec<u8>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Rejection {
+    pub id: i64,
+    pub submission_id: i64,
+    pub received_at: DateTime<Utc>,
+    pub source: String,
+    pub peer: Option<String>,
+    pub origin: String,
+    pub reason_code: String,
+    pub reason: String,
+}
+
+#[derive(Clone)]
+enum Backend {
+    Sqlite(sqlx::SqlitePool),
+    Postgres(sqlx::PgPool),
+}
+
+type WriteJob = (
+    NewSubmission,
+    oneshot::Sender<Result<CommitReceipt, StoreError>>,
+);
+
+/// Handle to the store; cheap to clone, shared by every intake and reader.
+#[derive(Clone)]
+pub struct Store {
+    backend: Backend,
+    writer: mpsc::Sender<WriteJob>,
+}
+
+impl Store {
+    /// Opens (and for SQLite creates) the database named by `url`, applies migrations and
+    /// starts the writer task. Must be called inside a Tokio runtime.
+    pub async fn open(url: &str) -> Result<Store, StoreError> {
+        let backend = if url.starts_with("sqlite:") {
+            Backend::Sqlite(sqlite::connect(url).await?)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Backend::Postgres(postgres::connect(url).await?)
+        } else {
+            return Err(StoreError::UnsupportedUrl(url.to_owned()));
+        };
+        let (tx, rx) = mpsc::channel(WRITE_QUEUE);
+        tokio::spawn(run_writer(backend.clone(), rx));
+        Ok(Store {
+            backend,
+            writer: tx,
+        })
+    }
+
+    pub fn backend_name(&self) -> &'static str {
+        match self.backend {
+            Backend::Sqlite(_) => "sqlite",
+            Backend::Postgres(_) => "postgres",
+        }
+    }
+
+    /// Commits one submission; resolves after the transaction that holds it is durable.
+    pub async fn commit(&self, submission: NewSubmission) -> Result<CommitReceipt, StoreError> {
+        let (tx, rx) = oneshot::channel();
+        self.writer
+            .send((submission, tx))
+            .await
+            .map_err(|_| StoreError::WriterGone)?;
+        rx.await.map_err(|_| StoreError::WriterGone)?
+    }
+
+    /// Checks the database answers (for `/readyz`).
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        match &self.backend {
+            Backend::Sqlite(p) => sqlite::ping(p).await,
+            Backend::Postgres(p) => postgres::ping(p).await,
+        }
+    }
+
+    pub async fn list_domains(&self, range: TimeRange) -> Result<Vec<DomainOverview>, StoreError> {
+        match &self.backend {
+            Backend::Sqlite(p) => sqlite::list_domains(p, range).await,
+            Backend::Postgres(p) => postgres::list_domains(p, range).await,
+        }
+    }
+
+    pub async fn domain_summary(
+        &self,
+        domain: &str,
+        range: TimeRange,
+    ) -> Result<DomainSummary, StoreError> {
+        let domain = normalize_domain(domain);
+        match &self.backend {
+            Backend::Sqlite(p) => sqlite::domain_summary(p, &domain, range).await,
+            Backend::Postgres(p) => postgres::domain_summary(p, &domain, range).await,
+        }
+    }
+
+    /// Sessions per UTC day of report start, every day of `range` present (zeros for days
+    /// without reports). `range` must be bounded.
+    pub async fn timeseries(
+        &self,
+        domain: &str,
+        range: TimeRange,
+    ) -> Result<Vec<DayCounts>, StoreError> {
+        let domain = normalize_domain(domain);
+        let rows = match &self.backend {
+            Backend::Sqlite(p) => sqlite::timeseries(p, &domain, range).await?,
+            Backend::Postgres(p) => postgres::timeseries(p, &domain, range).await?,
+        };
+        Ok(fill_days(range, &rows))
+    }
+
+    /// Reports newest first (by start time, then id). `cursor` is the `next_cursor` of the
+    /// previous page.
+    pub async fn list_reports(
+        &self,
+        filter: &ReportFilter,
+        limit: u32,
+        cursor: Option<&str>,
+    ) -> Result<Page<ReportListItem>, StoreError> {
+        let limit = limit.clamp(1, MAX_PAGE);
+        let cursor = cursor.map(parse_cursor).transpose()?;
+        let filter = ReportFilter {
+            domain: filter.domain.as_deref().map(normalize_domain),
+            ..filter.clone()
+        };
+        let mut items = match &self.backend {
+            Backend::Sqlite(p) => sqlite::list_reports(p, &filter, limit + 1, cursor).await?,
+            Backend::Postgres(p) => postgres::list_reports(p, &filter, limit + 1, cursor).await?,
+        };
+        let next_cursor = if items.len() > limit as usize {
+            items.truncate(limit as usize);
+            items
+                .last()
+                .map(|last| format!("{}.{}", last.start.timestamp(), last.id))
+        } else {
+            None
+        };
+        Ok(Page { items, next_cursor })
+    }
+
+    pub async fn get_report(&self, id: i64) -> Result<Option<StoredReport>, StoreError> {
+        match &self.backend {
+            Backend::Sqlite(p) => sqlite::get_report(p, id).await,
+            Backend::Postgres(p) => postgres::get_report(p, id).await,
+        }
+    }
+
+    /// The original bytes of the submission that carried report `id`.
+    pub async fn get_report_raw(&self, id: i64) -> Result<Option<RawSubmission>, StoreError> {
+        let row = match &self.backend {
+            Backend::Sqlite(p) => sqlite::get_report_raw(p, id).await?,
+            Backend::Postgres(p) => postgres::get_report_raw(p, id).await?,
+        };
+        row.map(queries::RawRow::into_raw).transpose()
+    }
+
+    pub async fn get_submission_raw(&self, id: i64) -> Result<Option<RawSubmission>, StoreError> {
+        let row = match &self.backend {
+            Backend::Sqlite(p) => sqlite::get_submission_raw(p, id).await?,
+            Backend::Postgres(p) => postgres::get_submission_raw(p, id).await?,
+        };
+        row.map(queries::RawRow::into_raw).transpose()
+    }
+
+    /// Quarantined submissions, newest first.
+    pub async fn list_rejections(
+        &self,
+        limit: u32,
+        cursor: Option<&str>,
+    ) -> Result<Page<Rejection>, StoreError> {
+        let limit = limit.clamp(1, MAX_PAGE);
+        let cursor = cursor.map(parse_cursor).transpose()?;
+        let mut items = match &self.backend {
+            Backend::Sqlite(p) => sqlite::list_rejections(p, limit + 1, cursor).await?,
+            Backend::Postgres(p) => postgres::list_rejections(p, limit + 1, cursor).await?,
+        };
+        let next_cursor = if items.len() > limit as usize {
+            items.truncate(limit as usize);
+            items
+                .last()
+                .map(|last| format!("{}.{}", last.received_at.timestamp(), last.id))
+        } else {
+            None
+        };
+        Ok(Page { items, next_cursor })
+    }
+}
+
+/// The writer task: takes up to [`MAX_BATCH`] queued submissions, commits them in one
+/// transaction and answers each caller. If the batch fails, each submission is retried
+/// alone so one bad row cannot fail its neighbours.
+async fn run_writer(backend: Backend, mut rx: mpsc::Receiver<WriteJob>) {
+    let mut jobs: Vec<WriteJob> = Vec::with_capacity(MAX_BATCH);
+    while rx.recv_many(&mut jobs, MAX_BATCH).await > 0 {
+        let started = Instant::now();
+        let submissions: Vec<&NewSubmission> = jobs.iter().map(|(s, _)| s).collect();
+        let result = write_batch(&backend, &submissions).await;
+        metrics::histogram!("tlsrpt_store_commit_seconds").record(started.elapsed().as_secs_f64());
+        metrics::histogram!("tlsrpt_store_batch_size").record(jobs.len() as f64);
+        match result {
+            Ok(receipts) => {
+                for ((_, reply), receipt) in jobs.drain(..).zip(receipts) {
+                    let _ = reply.send(Ok(receipt));
+                }
+            }
+            Err(batch_error) => {
+                tracing::warn!(error = %batch_error, size = jobs.len(), "batch commit failed, retrying one by one");
+                for (submission, reply) in jobs.drain(..) {
+                    let result = write_batch(&backend, &[&submission])
+                        .await
+                        .map(|mut r| r.remove(0));
+                    if let Err(e) = &result {
+                        metrics::counter!("tlsrpt_store_commit_errors_total").increment(1);
+                        tracing::error!(error = %e, "commit failed");
+                    }
+                    let _ = reply.send(result);
+                }
+            }
+        }
+    }
+}
+
+async fn write_batch(
+    backend: &Backend,
+    submissions: &[&NewSubmission],
+) -> Result<Vec<CommitReceipt>, StoreError> {
+    match backend {
+        Backend::Sqlite(p) => sqlite::write_batch(p, submissions).await,
+        Backend::Postgres(p) => postgres::write_batch(p, submissions).await,
+    }
+}
+
+/// Report or rejection counts as a fraction, 0 when there were no sessions.
+pub fn failure_rate(successful: i64, failed: i64) -> f64 {
+    let total = successful as f64 + failed as f64;
+    if total > 0.0 {
+        failed as f64 / total
+    } else {
+        0.0
+    }
+}
+
+/// Cursor format `TIME.ID` (both decimal i64).
+fn parse_cursor(s: &str) -> Result<(i64, i64), StoreError> {
+    let bad = || StoreError::InvalidCursor(s.to_owned());
+    let (time, id) = s.split_once('.').ok_or_else(bad)?;
+    Ok((
+        time.parse().map_err(|_| bad())?,
+        id.parse().map_err(|_| bad())?,
+    ))
+}
+
+/// UTC day number (days since 1970-01-01) of a Unix timestamp, as the SQL computes it.
+pub(crate) fn day_number(ts: i64) -> i64 {
+    ts.div_euclid(86_400)
+}
+
+fn day_date(day: i64) -> Option<NaiveDate> {
+    Utc.timestamp_opt(day.checked_mul(86_400)?, 0)
+        .single()
+        .map(|t| t.date_naive())
+}
+
+/// Turns sparse `(day number, successful, failed)` rows into one entry per day of
+/// `range`, at most [`MAX_SERIES_DAYS`] (the most recent ones).
+fn fill_days(range: TimeRange, rows: &[(i64, i64, i64)]) -> Vec<DayCounts> {
+    if range.to <= range.from {
+        return Vec::new();
+    }
+    let last = day_number(range.to - 1);
+    let first = day_number(range.from).max(last - MAX_SERIES_DAYS + 1);
+    let mut out = Vec::with_capacity((last - first + 1) as usize);
+    let mut rows = rows.iter().peekable();
+    for day in first..=last {
+        let Some(date) = day_date(day) else { continue };
+        let (mut ok, mut failed) = (0, 0);
+        while let Some(&&(d, s, f)) = rows.peek() {
+            if d > day {
+                break;
+            }
+            if d == day {
+                ok += s;
+                failed += f;
+            }
+            rows.next();
+        }
+        out.push(DayCounts {
+            day: date,
+            successful_sessions: ok,
+            failed_sessions: failed,
+        });
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursor_round_trip_and_errors() {
+        assert_eq!(parse_cursor("1700000000.42").unwrap(), (1_700_000_000, 42));
+        assert_eq!(parse_cursor("-5.1").unwrap(), (-5, 1));
+        assert!(parse_cursor("abc").is_err());
+        assert!(parse_cursor("1.x").is_err());
+    }
+
+    #[test]
+    fn fill_days_has_every_day_with_zeros() {
+        let d0 = 19_000 * 86_400;
+        let range = TimeRange {
+            from: d0,
+            to: d0 + 3 * 86_400,
+        };
+        let series = fill_days(range, &[(19_000, 5, 1), (19_002, 0, 7)]);
+        let counts: Vec<_> = series
+            .iter()
+            .map(|d| (d.successful_sessions, d.failed_sessions))
+            .collect();
+        assert_eq!(counts, vec![(5, 1), (0, 0), (0, 7)]);
+        assert_eq!(series[0].day, day_date(19_000).unwrap());
+    }
+
+    #[test]
+    fn fill_days_is_bounded() {
+        let series = fill_days(
+            TimeRange {
+                from: 0,
+                to: i64::MAX / 2,
+            },
+            &[],
+        );
+        assert_eq!(series.len() as i64, MAX_SERIES_DAYS);
+    }
+
+    #[test]
+    fn day_number_of_negative_times_rounds_down() {
+        assert_eq!(day_number(-1), -1);
+        assert_eq!(day_number(0), 0);
+        assert_eq!(day_number(86_399), 0);
+    }
+}

@@ -1,0 +1,665 @@
+//! SQL shared by both backends, written once.
+//!
+//! In: a pool of one backend (through [`define_queries!`]). Out: the rows behind every
+//! read method of [`Store`](super::Store) and the batch writer.
+//!
+//! The statements use `$N` placeholders, which PostgreSQL and (through sqlx) SQLite both
+//! accept, `CAST(.. AS BIGINT)` where PostgreSQL would widen sums to NUMERIC, and
+//! `CAST($n AS TEXT) IS NULL` for optional filters so PostgreSQL can type the parameter.
+
+use std::io::Read;
+
+use chrono::{DateTime, TimeZone, Utc};
+
+use super::{
+    FailureCount, MAX_RAW_READ, RawSubmission, Rejection, ReportListItem, SessionCounts,
+    StoreError, StoredReport,
+};
+use crate::report::{FailureDetail, MessageMeta, PolicyResult, Report, Warning};
+
+pub(super) const INSERT_SUBMISSION: &str = "INSERT INTO submissions \
+    (source, received_at, peer, content_type, envelope, message_meta, raw_size, raw_sha256, raw_encoding, raw_data) \
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id";
+
+pub(super) const INSERT_REPORT: &str = "INSERT INTO reports \
+    (submission_id, organization_name, report_id, contact_info, start_at, end_at, received_at, \
+     total_successful, total_failed, origin, warnings) \
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
+    ON CONFLICT (organization_name, report_id) DO NOTHING RETURNING id";
+
+pub(super) const SELECT_REPORT_ID: &str =
+    "SELECT id FROM reports WHERE organization_name = $1 AND report_id = $2";
+
+pub(super) const INSERT_POLICY: &str = "INSERT INTO policies \
+    (report_row, position, policy_type, policy_domain, policy_string, mx_host, total_successful, \
+     total_failed, start_at, organization_name) \
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id";
+
+pub(super) const INSERT_QUARANTINE: &str = "INSERT INTO quarantine \
+    (submission_id, received_at, origin, reason_code, reason) VALUES ($1, $2, $3, $4, $5) RETURNING id";
+
+pub(super) const DELETE_SUBMISSION: &str = "DELETE FROM submissions WHERE id = $1";
+
+/// Failure details are inserted many rows per statement; 9 columns × 100 rows stays far
+/// below SQLite's 32766 and PostgreSQL's 65535 bind-parameter limits.
+pub(super) const DETAIL_ROWS_PER_INSERT: usize = 100;
+
+pub(super) const LIST_DOMAINS: &str = "SELECT policy_domain, COUNT(DISTINCT report_row), \
+    CAST(COALESCE(SUM(total_successful), 0) AS BIGINT), CAST(COALESCE(SUM(total_failed), 0) AS BIGINT), \
+    COUNT(DISTINCT organization_name), MAX(start_at) \
+    FROM policies WHERE start_at >= $1 AND start_at < $2 \
+    GROUP BY policy_domain ORDER BY policy_domain";
+
+pub(super) const DOMAIN_TOTALS: &str = "SELECT COUNT(DISTINCT report_row), \
+    CAST(COALESCE(SUM(total_successful), 0) AS BIGINT), CAST(COALESCE(SUM(total_failed), 0) AS BIGINT) \
+    FROM policies WHERE policy_domain = $1 AND start_at >= $2 AND start_at < $3";
+
+pub(super) const BY_RESULT_TYPE: &str = "SELECT fd.result_type, CAST(SUM(fd.failed_session_count) AS BIGINT) \
+    FROM failure_details fd JOIN policies p ON p.id = fd.policy_row \
+    WHERE p.policy_domain = $1 AND p.start_at >= $2 AND p.start_at < $3 \
+    GROUP BY fd.result_type ORDER BY 2 DESC, 1";
+
+pub(super) const BY_RECEIVING_MX: &str = "SELECT fd.receiving_mx_hostname, CAST(SUM(fd.failed_session_count) AS BIGINT) \
+    FROM failure_details fd JOIN policies p ON p.id = fd.policy_row \
+    WHERE p.policy_domain = $1 AND p.start_at >= $2 AND p.start_at < $3 \
+    GROUP BY fd.receiving_mx_hostname ORDER BY 2 DESC, COALESCE(fd.receiving_mx_hostname, '')";
+
+pub(super) const BY_SENDING_IP: &str = "SELECT fd.sending_mta_ip, CAST(SUM(fd.failed_session_count) AS BIGINT) \
+    FROM failure_details fd JOIN policies p ON p.id = fd.policy_row \
+    WHERE p.policy_domain = $1 AND p.start_at >= $2 AND p.start_at < $3 \
+    GROUP BY fd.sending_mta_ip ORDER BY 2 DESC, COALESCE(fd.sending_mta_ip, '')";
+
+pub(super) const BY_ORGANIZATION: &str = "SELECT organization_name, COUNT(DISTINCT report_row), \
+    CAST(SUM(total_successful) AS BIGINT), CAST(SUM(total_failed) AS BIGINT) \
+    FROM policies WHERE policy_domain = $1 AND start_at >= $2 AND start_at < $3 \
+    GROUP BY organization_name ORDER BY 4 DESC, 3 DESC, 1";
+
+pub(super) const BY_POLICY_TYPE: &str = "SELECT policy_type, COUNT(DISTINCT report_row), \
+    CAST(SUM(total_successful) AS BIGINT), CAST(SUM(total_failed) AS BIGINT) \
+    FROM policies WHERE policy_domain = $1 AND start_at >= $2 AND start_at < $3 \
+    GROUP BY policy_type ORDER BY 4 DESC, 3 DESC, 1";
+
+/// Day number computed with floor division so reports before 1970 land on the right day.
+pub(super) const TIMESERIES: &str = "SELECT (start_at - ((start_at % 86400) + 86400) % 86400) / 86400, \
+    CAST(SUM(total_successful) AS BIGINT), CAST(SUM(total_failed) AS BIGINT) \
+    FROM policies WHERE policy_domain = $1 AND start_at >= $2 AND start_at < $3 \
+    GROUP BY 1 ORDER BY 1";
+
+pub(super) const LIST_REPORTS: &str = "SELECT r.id, r.organization_name, r.report_id, r.start_at, r.end_at, \
+    r.received_at, s.source, r.total_successful, r.total_failed, r.warnings \
+    FROM reports r JOIN submissions s ON s.id = r.submission_id \
+    WHERE (CAST($1 AS TEXT) IS NULL OR EXISTS \
+           (SELECT 1 FROM policies p WHERE p.report_row = r.id AND p.policy_domain = $1)) \
+      AND (CAST($2 AS TEXT) IS NULL OR r.organization_name = $2) \
+      AND r.start_at >= $3 AND r.start_at < $4 \
+      AND (CAST($5 AS BIGINT) IS NULL OR r.start_at < $5 OR (r.start_at = $5 AND r.id < $6)) \
+    ORDER BY r.start_at DESC, r.id DESC LIMIT $7";
+
+pub(super) const GET_REPORT: &str = "SELECT r.id, r.submission_id, r.organization_name, r.report_id, \
+    r.contact_info, r.start_at, r.end_at, r.received_at, r.origin, r.warnings, \
+    s.source, s.peer, s.envelope, s.message_meta \
+    FROM reports r JOIN submissions s ON s.id = r.submission_id WHERE r.id = $1";
+
+pub(super) const GET_POLICIES: &str = "SELECT id, policy_type, policy_domain, policy_string, mx_host, \
+    total_successful, total_failed FROM policies WHERE report_row = $1 ORDER BY position";
+
+pub(super) const GET_DETAILS: &str = "SELECT fd.policy_row, fd.result_type, fd.sending_mta_ip, \
+    fd.receiving_mx_hostname, fd.receiving_mx_helo, fd.receiving_ip, fd.failed_session_count, \
+    fd.additional_information, fd.failure_reason_code \
+    FROM failure_details fd JOIN policies p ON p.id = fd.policy_row \
+    WHERE p.report_row = $1 ORDER BY fd.id";
+
+pub(super) const GET_REPORT_RAW: &str = "SELECT s.id, s.content_type, s.raw_sha256, s.raw_encoding, s.raw_data \
+    FROM reports r JOIN submissions s ON s.id = r.submission_id WHERE r.id = $1";
+
+pub(super) const GET_SUBMISSION_RAW: &str =
+    "SELECT id, content_type, raw_sha256, raw_encoding, raw_data FROM submissions WHERE id = $1";
+
+pub(super) const LIST_REJECTIONS: &str = "SELECT q.id, q.submission_id, q.received_at, s.source, s.peer, \
+    q.origin, q.reason_code, q.reason \
+    FROM quarantine q JOIN submissions s ON s.id = q.submission_id \
+    WHERE (CAST($1 AS BIGINT) IS NULL OR q.received_at < $1 OR (q.received_at = $1 AND q.id < $2)) \
+    ORDER BY q.received_at DESC, q.id DESC LIMIT $3";
+
+pub(super) type ListRow = (i64, String, String, i64, i64, i64, String, i64, i64, String);
+pub(super) type ReportRow = (
+    i64,
+    i64,
+    String,
+    String,
+    Option<String>,
+    i64,
+    i64,
+    i64,
+    String,
+    String,
+    String,
+    Option<String>,
+    String,
+    Option<String>,
+);
+pub(super) type PolicyRow = (i64, String, String, String, String, i64, i64);
+pub(super) type DetailRow = (
+    i64,
+    String,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    i64,
+    Option<String>,
+    Option<String>,
+);
+pub(super) type RejectionRow = (
+    i64,
+    i64,
+    i64,
+    String,
+    Option<String>,
+    String,
+    String,
+    String,
+);
+pub(super) type CountRow = (Option<String>, i64);
+pub(super) type SessionRow = (String, i64, i64, i64);
+
+pub(super) struct RawRow {
+    pub submission_id: i64,
+    pub content_type: Option<String>,
+    pub sha256: String,
+    pub encoding: String,
+    pub data: Vec<u8>,
+}
+
+impl RawRow {
+    pub(super) fn into_raw(self) -> Result<RawSubmission, StoreError> {
+        let bytes = match self.encoding.as_str() {
+            "identity" => self.data,
+            "gzip" => {
+                let mut out = Vec::new();
+                flate2::read::GzDecoder::new(self.data.as_slice())
+                    .take(MAX_RAW_READ)
+                    .read_to_end(&mut out)
+                    .map_err(|e| StoreError::Corrupt(format!("raw submission: {e}")))?;
+                out
+            }
+            other => {
+                return Err(StoreError::Corrupt(format!(
+                    "raw submission has unknown encoding {other:?}"
+                )));
+            }
+        };
+        Ok(RawSubmission {
+            submission_id: self.submission_id,
+            content_type: self.content_type,
+            sha256: self.sha256,
+            bytes,
+        })
+    }
+}
+
+pub(super) fn timestamp(secs: i64) -> Result<DateTime<Utc>, StoreError> {
+    Utc.timestamp_opt(secs, 0)
+        .single()
+        .ok_or_else(|| StoreError::Corrupt(format!("timestamp {secs} out of range")))
+}
+
+pub(super) fn to_json<T: serde::Serialize>(value: &T) -> String {
+    // Serializing our own plain structs and string vectors cannot fail.
+    serde_json::to_string(value).unwrap_or_else(|_| "null".to_owned())
+}
+
+fn from_json<T: serde::de::DeserializeOwned>(what: &str, text: &str) -> Result<T, StoreError> {
+    serde_json::from_str(text).map_err(|e| StoreError::Corrupt(format!("{what}: {e}")))
+}
+
+pub(super) fn list_item(row: ListRow, domains: Vec<String>) -> Result<ReportListItem, StoreError> {
+    let (id, org, report_id, start, end, received, source, ok, failed, warnings) = row;
+    let warnings: Vec<Warning> = from_json("warnings", &warnings)?;
+    Ok(ReportListItem {
+        id,
+        organization_name: org,
+        report_id,
+        start: timestamp(start)?,
+        end: timestamp(end)?,
+        received_at: timestamp(received)?,
+        source,
+        successful_sessions: ok,
+        failed_sessions: failed,
+        domains,
+        warnings: warnings.len(),
+    })
+}
+
+pub(super) fn assemble_report(
+    row: ReportRow,
+    policies: Vec<PolicyRow>,
+    details: Vec<DetailRow>,
+) -> Result<StoredReport, StoreError> {
+    let (
+        id,
+        submission_id,
+        organization_name,
+        report_id,
+        contact_info,
+        start,
+        end,
+        received,
+        origin,
+        warnings,
+        source,
+        peer,
+        envelope,
+        meta,
+    ) = row;
+    let mut out_policies = Vec::with_capacity(policies.len());
+    for (policy_id, policy_type, domain, policy_string, mx_host, ok, failed) in policies {
+        let failure_details = details
+            .iter()
+            .filter(|d| d.0 == policy_id)
+            .map(|d| FailureDetail {
+                result_type: d.1.clone(),
+                sending_mta_ip: d.2.clone(),
+                receiving_mx_hostname: d.3.clone(),
+                receiving_mx_helo: d.4.clone(),
+                receiving_ip: d.5.clone(),
+                failed_session_count: d.6,
+                additional_information: d.7.clone(),
+                failure_reason_code: d.8.clone(),
+            })
+            .collect();
+        out_policies.push(PolicyResult {
+            policy_type,
+            policy_domain: (!domain.is_empty()).then_some(domain),
+            policy_string: from_json("policy_string", &policy_string)?,
+            mx_host: from_json("mx_host", &mx_host)?,
+            total_successful: ok,
+            total_failed: failed,
+            failure_details,
+        });
+    }
+    let meta: Option<MessageMeta> = meta
+        .as_deref()
+        .map(|m| from_json("message_meta", m))
+        .transpose()?;
+    Ok(StoredReport {
+        id,
+        submission_id,
+        source,
+        peer,
+        received_at: timestamp(received)?,
+        origin,
+        meta,
+        envelope: from_json("envelope", &envelope)?,
+        report: Report {
+            organization_name,
+            report_id,
+            contact_info,
+            start: timestamp(start)?,
+            end: timestamp(end)?,
+            policies: out_policies,
+            warnings: from_json("warnings", &warnings)?,
+        },
+    })
+}
+
+pub(super) fn rejection(row: RejectionRow) -> Result<Rejection, StoreError> {
+    let (id, submission_id, received, source, peer, origin, reason_code, reason) = row;
+    Ok(Rejection {
+        id,
+        submission_id,
+        received_at: timestamp(received)?,
+        source,
+        peer,
+        origin,
+        reason_code,
+        reason,
+    })
+}
+
+pub(super) fn failure_counts(rows: Vec<CountRow>) -> Vec<FailureCount> {
+    rows.into_iter()
+        .map(|(key, failed_sessions)| FailureCount {
+            key,
+            failed_sessions,
+        })
+        .collect()
+}
+
+pub(super) fn session_counts(rows: Vec<SessionRow>) -> Vec<SessionCounts> {
+    rows.into_iter()
+        .map(|(key, reports, ok, failed)| SessionCounts {
+            key,
+            reports,
+            successful_sessions: ok,
+            failed_sessions: failed,
+        })
+        .collect()
+}
+
+/// Instantiates the read methods and the batch writer for one backend.
+/// `$db` is the sqlx database, `$pool` its pool, `$begin` the statement that opens a
+/// write transaction.
+macro_rules! define_queries {
+    ($db:ty, $pool:ty, $begin:expr) => {
+        use $crate::store::queries::{self as q};
+        use $crate::store::{
+            CommitReceipt, DomainOverview, DomainSummary, NewSubmission, Rejection,
+            ReportFilter, ReportListItem, ReportOutcome, StoreError, StoredReport, TimeRange,
+        };
+
+        pub(super) async fn ping(pool: &$pool) -> Result<(), StoreError> {
+            sqlx::query("SELECT 1").execute(pool).await?;
+            Ok(())
+        }
+
+        pub(super) async fn write_batch(
+            pool: &$pool,
+            submissions: &[&NewSubmission],
+        ) -> Result<Vec<CommitReceipt>, StoreError> {
+            let mut tx = pool.begin_with($begin).await?;
+            let mut receipts = Vec::with_capacity(submissions.len());
+            for s in submissions {
+                let meta = s.meta.as_ref().map(q::to_json);
+                let submission_id: i64 = sqlx::query_scalar(q::INSERT_SUBMISSION)
+                    .bind(s.source.as_str())
+                    .bind(s.received_at.timestamp())
+                    .bind(s.peer.as_deref())
+                    .bind(s.content_type.as_deref())
+                    .bind(s.envelope.as_str())
+                    .bind(meta)
+                    .bind(s.raw.size)
+                    .bind(s.raw.sha256.as_str())
+                    .bind(s.raw.encoding)
+                    .bind(s.raw.data.as_slice())
+                    .fetch_one(&mut *tx)
+                    .await?;
+                let mut outcomes = Vec::with_capacity(s.reports.len());
+                for new in &s.reports {
+                    let r = &new.report;
+                    let inserted: Option<i64> = sqlx::query_scalar(q::INSERT_REPORT)
+                        .bind(submission_id)
+                        .bind(r.organization_name.as_str())
+                        .bind(r.report_id.as_str())
+                        .bind(r.contact_info.as_deref())
+                        .bind(r.start.timestamp())
+                        .bind(r.end.timestamp())
+                        .bind(s.received_at.timestamp())
+                        .bind(r.total_successful())
+                        .bind(r.total_failed())
+                        .bind(new.origin.as_str())
+                        .bind(q::to_json(&r.warnings))
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                    let Some(report_row) = inserted else {
+                        let id: i64 = sqlx::query_scalar(q::SELECT_REPORT_ID)
+                            .bind(r.organization_name.as_str())
+                            .bind(r.report_id.as_str())
+                            .fetch_one(&mut *tx)
+                            .await?;
+                        outcomes.push(ReportOutcome::Duplicate { id });
+                        continue;
+                    };
+                    for (position, p) in r.policies.iter().enumerate() {
+                        let policy_row: i64 = sqlx::query_scalar(q::INSERT_POLICY)
+                            .bind(report_row)
+                            .bind(position as i64)
+                            .bind(p.policy_type.as_str())
+                            .bind(p.policy_domain.as_deref().unwrap_or(""))
+                            .bind(q::to_json(&p.policy_string))
+                            .bind(q::to_json(&p.mx_host))
+                            .bind(p.total_successful)
+                            .bind(p.total_failed)
+                            .bind(r.start.timestamp())
+                            .bind(r.organization_name.as_str())
+                            .fetch_one(&mut *tx)
+                            .await?;
+                        for chunk in p.failure_details.chunks(q::DETAIL_ROWS_PER_INSERT) {
+                            let mut insert = sqlx::QueryBuilder::<$db>::new(
+                                "INSERT INTO failure_details (policy_row, result_type, sending_mta_ip, \
+                                 receiving_mx_hostname, receiving_mx_helo, receiving_ip, failed_session_count, \
+                                 additional_information, failure_reason_code) ",
+                            );
+                            insert.push_values(chunk, |mut row, d| {
+                                row.push_bind(policy_row)
+                                    .push_bind(d.result_type.clone())
+                                    .push_bind(d.sending_mta_ip.clone())
+                                    .push_bind(d.receiving_mx_hostname.clone())
+                                    .push_bind(d.receiving_mx_helo.clone())
+                                    .push_bind(d.receiving_ip.clone())
+                                    .push_bind(d.failed_session_count)
+                                    .push_bind(d.additional_information.clone())
+                                    .push_bind(d.failure_reason_code.clone());
+                            });
+                            insert.build().execute(&mut *tx).await?;
+                        }
+                    }
+                    outcomes.push(ReportOutcome::Stored { id: report_row });
+                }
+                let mut quarantine_ids = Vec::with_capacity(s.rejections.len());
+                for rej in &s.rejections {
+                    let id: i64 = sqlx::query_scalar(q::INSERT_QUARANTINE)
+                        .bind(submission_id)
+                        .bind(s.received_at.timestamp())
+                        .bind(rej.origin.as_str())
+                        .bind(rej.code.as_str())
+                        .bind(rej.reason.as_str())
+                        .fetch_one(&mut *tx)
+                        .await?;
+                    quarantine_ids.push(id);
+                }
+                let kept = quarantine_ids.len()
+                    + outcomes
+                        .iter()
+                        .filter(|o| matches!(o, ReportOutcome::Stored { .. }))
+                        .count();
+                let submission_id = if kept == 0 {
+                    // Every report was already stored: the first copy's bytes are kept.
+                    sqlx::query(q::DELETE_SUBMISSION)
+                        .bind(submission_id)
+                        .execute(&mut *tx)
+                        .await?;
+                    None
+                } else {
+                    Some(submission_id)
+                };
+                receipts.push(CommitReceipt {
+                    submission_id,
+                    reports: outcomes,
+                    quarantine_ids,
+                });
+            }
+            tx.commit().await?;
+            Ok(receipts)
+        }
+
+        pub(super) async fn list_domains(
+            pool: &$pool,
+            range: TimeRange,
+        ) -> Result<Vec<DomainOverview>, StoreError> {
+            let rows: Vec<(String, i64, i64, i64, i64, i64)> = sqlx::query_as(q::LIST_DOMAINS)
+                .bind(range.from)
+                .bind(range.to)
+                .fetch_all(pool)
+                .await?;
+            rows.into_iter()
+                .map(|(domain, reports, ok, failed, organizations, last)| {
+                    Ok(DomainOverview {
+                        domain,
+                        reports,
+                        successful_sessions: ok,
+                        failed_sessions: failed,
+                        failure_rate: $crate::store::failure_rate(ok, failed),
+                        organizations,
+                        last_report_at: q::timestamp(last)?,
+                    })
+                })
+                .collect()
+        }
+
+        pub(super) async fn domain_summary(
+            pool: &$pool,
+            domain: &str,
+            range: TimeRange,
+        ) -> Result<DomainSummary, StoreError> {
+            let (reports, ok, failed): (i64, i64, i64) = sqlx::query_as(q::DOMAIN_TOTALS)
+                .bind(domain)
+                .bind(range.from)
+                .bind(range.to)
+                .fetch_one(pool)
+                .await?;
+            let counts = |sql: &'static str| {
+                sqlx::query_as::<_, q::CountRow>(sql)
+                    .bind(domain)
+                    .bind(range.from)
+                    .bind(range.to)
+                    .fetch_all(pool)
+            };
+            let by_result_type = counts(q::BY_RESULT_TYPE).await?;
+            let by_receiving_mx = counts(q::BY_RECEIVING_MX).await?;
+            let by_sending_ip = counts(q::BY_SENDING_IP).await?;
+            let sessions = |sql: &'static str| {
+                sqlx::query_as::<_, q::SessionRow>(sql)
+                    .bind(domain)
+                    .bind(range.from)
+                    .bind(range.to)
+                    .fetch_all(pool)
+            };
+            let by_organization = sessions(q::BY_ORGANIZATION).await?;
+            let by_policy_type = sessions(q::BY_POLICY_TYPE).await?;
+            Ok(DomainSummary {
+                domain: domain.to_owned(),
+                reports,
+                successful_sessions: ok,
+                failed_sessions: failed,
+                failure_rate: $crate::store::failure_rate(ok, failed),
+                by_result_type: q::failure_counts(by_result_type),
+                by_receiving_mx: q::failure_counts(by_receiving_mx),
+                by_sending_ip: q::failure_counts(by_sending_ip),
+                by_organization: q::session_counts(by_organization),
+                by_policy_type: q::session_counts(by_policy_type),
+            })
+        }
+
+        pub(super) async fn timeseries(
+            pool: &$pool,
+            domain: &str,
+            range: TimeRange,
+        ) -> Result<Vec<(i64, i64, i64)>, StoreError> {
+            Ok(sqlx::query_as(q::TIMESERIES)
+                .bind(domain)
+                .bind(range.from)
+                .bind(range.to)
+                .fetch_all(pool)
+                .await?)
+        }
+
+        pub(super) async fn list_reports(
+            pool: &$pool,
+            filter: &ReportFilter,
+            limit: u32,
+            cursor: Option<(i64, i64)>,
+        ) -> Result<Vec<ReportListItem>, StoreError> {
+            let range = filter.range.unwrap_or_else(TimeRange::all);
+            let rows: Vec<q::ListRow> = sqlx::query_as(q::LIST_REPORTS)
+                .bind(filter.domain.as_deref())
+                .bind(filter.organization.as_deref())
+                .bind(range.from)
+                .bind(range.to)
+                .bind(cursor.map(|c| c.0))
+                .bind(cursor.map(|c| c.1))
+                .bind(i64::from(limit))
+                .fetch_all(pool)
+                .await?;
+            if rows.is_empty() {
+                return Ok(Vec::new());
+            }
+            let mut domains_query = sqlx::QueryBuilder::<$db>::new(
+                "SELECT DISTINCT report_row, policy_domain FROM policies WHERE report_row IN (",
+            );
+            let mut ids = domains_query.separated(", ");
+            for row in &rows {
+                ids.push_bind(row.0);
+            }
+            domains_query.push(") ORDER BY report_row, policy_domain");
+            let domains: Vec<(i64, String)> =
+                domains_query.build_query_as().fetch_all(pool).await?;
+            rows.into_iter()
+                .map(|row| {
+                    let of_row = domains
+                        .iter()
+                        .filter(|(r, d)| *r == row.0 && !d.is_empty())
+                        .map(|(_, d)| d.clone())
+                        .collect();
+                    q::list_item(row, of_row)
+                })
+                .collect()
+        }
+
+        pub(super) async fn get_report(
+            pool: &$pool,
+            id: i64,
+        ) -> Result<Option<StoredReport>, StoreError> {
+            let Some(row): Option<q::ReportRow> = sqlx::query_as(q::GET_REPORT)
+                .bind(id)
+                .fetch_optional(pool)
+                .await?
+            else {
+                return Ok(None);
+            };
+            let policies: Vec<q::PolicyRow> =
+                sqlx::query_as(q::GET_POLICIES).bind(id).fetch_all(pool).await?;
+            let details: Vec<q::DetailRow> =
+                sqlx::query_as(q::GET_DETAILS).bind(id).fetch_all(pool).await?;
+            q::assemble_report(row, policies, details).map(Some)
+        }
+
+        async fn raw_row(
+            pool: &$pool,
+            sql: &'static str,
+            id: i64,
+        ) -> Result<Option<q::RawRow>, StoreError> {
+            let row: Option<(i64, Option<String>, String, String, Vec<u8>)> =
+                sqlx::query_as(sql).bind(id).fetch_optional(pool).await?;
+            Ok(row.map(
+                |(submission_id, content_type, sha256, encoding, data)| q::RawRow {
+                    submission_id,
+                    content_type,
+                    sha256,
+                    encoding,
+                    data,
+                },
+            ))
+        }
+
+        pub(super) async fn get_report_raw(
+            pool: &$pool,
+            id: i64,
+        ) -> Result<Option<q::RawRow>, StoreError> {
+            raw_row(pool, q::GET_REPORT_RAW, id).await
+        }
+
+        pub(super) async fn get_submission_raw(
+            pool: &$pool,
+            id: i64,
+        ) -> Result<Option<q::RawRow>, StoreError> {
+            raw_row(pool, q::GET_SUBMISSION_RAW, id).await
+        }
+
+        pub(super) async fn list_rejections(
+            pool: &$pool,
+            limit: u32,
+            cursor: Option<(i64, i64)>,
+        ) -> Result<Vec<Rejection>, StoreError> {
+            let rows: Vec<q::RejectionRow> = sqlx::query_as(q::LIST_REJECTIONS)
+                .bind(cursor.map(|c| c.0))
+                .bind(cursor.map(|c| c.1))
+                .bind(i64::from(limit))
+                .fetch_all(pool)
+                .await?;
+            rows.into_iter().map(q::rejection).collect()
+        }
+    };
+}
+
+pub(super) use define_queries;
