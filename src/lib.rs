@@ -15,14 +15,14 @@
 //!
 //! Module map, in pipeline order:
 //!
-//! - [`config`]: every flag and its `TLSRPT_*` environment variable.
-//! - [`cli`]: `import` and `migrate`.
-//! - [`pipeline`]: decode → parse → store for one submission.
-//! - [`decode`]: RFC 5322 messages, gzip, zip, media-type sniffing.
-//! - [`parse`]: the tolerant RFC 8460 JSON parser and its warnings.
-//! - [`report`]: the domain types shared by every stage.
-//! - [`store`]: SQLite and PostgreSQL backends, group commit, the read side.
-//! - [`telemetry`]: logging.
+//! - [`config`] — every flag and its `TLSRPT_*` environment variable.
+//! - [`cli`] — `import` and `migrate`.
+//! - [`pipeline`] — decode → parse → store for one submission.
+//! - [`decode`] — RFC 5322 messages, gzip, zip, media-type sniffing.
+//! - [`parse`] — the tolerant RFC 8460 JSON parser and its warnings.
+//! - [`report`] — the domain types shared by every stage.
+//! - [`store`] — SQLite and PostgreSQL backends, group commit, the read side.
+//! - [`telemetry`] — logging.
 
 pub mod cli;
 pub mod config;

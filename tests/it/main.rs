@@ -1,1 +1,9 @@
+//! The one integration-test binary. Modules follow the pipeline: import through the
+//! binary, the store contract (SQLite always; PostgreSQL when `TLSRPT_TEST_POSTGRES_URL`
+//! is set, run by `.ci/run` with `--ignored postgres`), migrations and the corpus.
 
+mod corpus;
+mod helpers;
+mod import;
+mod migrations;
+mod store_contract;

@@ -1,0 +1,173 @@
+//! Shared fixtures: stores on both backends, report builders and encoders.
+
+use std::io::Write;
+
+use base64::Engine as _;
+use chrono::{TimeZone, Utc};
+use sqlx::Connection;
+use tempfile::TempDir;
+use tlsrptd::pipeline::{self, IngestOutcome, Limits};
+use tlsrptd::report::{Source, Submission};
+use tlsrptd::store::Store;
+
+/// A store on a fresh SQLite file; keep the `TempDir` alive as long as the store.
+pub async fn sqlite_store() -> (Store, TempDir) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Store::open(&sqlite_url(&dir)).await.expect("open sqlite");
+    (store, dir)
+}
+
+pub fn sqlite_url(dir: &TempDir) -> String {
+    format!("sqlite://{}/tlsrptd.db", dir.path().display())
+}
+
+/// A fresh PostgreSQL database per test, created on the server named by
+/// `TLSRPT_TEST_POSTGRES_URL` (set by `.ci/run`).
+pub async fn postgres_url() -> String {
+    let base = std::env::var("TLSRPT_TEST_POSTGRES_URL").expect(
+        "TLSRPT_TEST_POSTGRES_URL must point at a PostgreSQL server for the postgres tests",
+    );
+    let name = format!(
+        "tlsrpt_test_{}_{}",
+        std::process::id(),
+        NEXT_DB.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    );
+    let mut conn = sqlx::PgConnection::connect(&base)
+        .await
+        .expect("connect to TLSRPT_TEST_POSTGRES_URL");
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&mut conn)
+        .await
+        .expect("create test database");
+    match base.rfind('/') {
+        Some(slash) if base[..slash].contains('@') || base[..slash].matches('/').count() >= 2 => {
+            format!("{}/{name}", &base[..slash])
+        }
+        _ => format!("{base}/{name}"),
+    }
+}
+
+static NEXT_DB: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+pub async fn postgres_store() -> (Store, ()) {
+    let url = postgres_url().await;
+    (Store::open(&url).await.expect("open postgres"), ())
+}
+
+/// `(result-type, sending-mta-ip, receiving-mx-hostname, failed-session-count)`
+pub type Detail<'a> = (&'a str, &'a str, &'a str, i64);
+/// `(policy-domain, policy-type, successful, failed, details)`
+pub type Policy<'a> = (&'a str, &'a str, i64, i64, &'a [Detail<'a>]);
+
+/// A well-formed RFC 8460 report starting at midnight UTC of `day` (days since 1970).
+pub fn report_json(org: &str, report_id: &str, day: i64, policies: &[Policy<'_>]) -> Vec<u8> {
+    let start = Utc.timestamp_opt(day * 86_400, 0).unwrap();
+    let end = Utc.timestamp_opt(day * 86_400 + 86_399, 0).unwrap();
+    let policies: Vec<serde_json::Value> = policies
+        .iter()
+        .map(|(domain, kind, ok, failed, details)| {
+            serde_json::json!({
+                "policy": {
+                    "policy-type": kind,
+                    "policy-string": ["version: STSv1", "mode: testing", "mx: *.example.org", "max_age: 86400"],
+                    "policy-domain": domain,
+                    "mx-host": ["*.example.org"]
+                },
+                "summary": {
+                    "total-successful-session-count": ok,
+                    "total-failure-session-count": failed
+                },
+                "failure-details": details.iter().map(|(result, ip, mx, count)| serde_json::json!({
+                    "result-type": result,
+                    "sending-mta-ip": ip,
+                    "receiving-mx-hostname": mx,
+                    "failed-session-count": count
+                })).collect::<Vec<_>>()
+            })
+        })
+        .collect();
+    serde_json::to_vec(&serde_json::json!({
+        "organization-name": org,
+        "date-range": {
+            "start-datetime": start.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            "end-datetime": end.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+        },
+        "contact-info": format!("tlsrpt@{org}"),
+        "report-id": report_id,
+        "policies": policies
+    }))
+    .unwrap()
+}
+
+pub fn gzip(bytes: &[u8]) -> Vec<u8> {
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    e.write_all(bytes).unwrap();
+    e.finish().unwrap()
+}
+
+/// An RFC 8460 §5.3 email carrying `json` as a gzip attachment.
+pub fn report_email(json: &[u8], domain: &str) -> Vec<u8> {
+    let b64 = base64::engine::general_purpose::STANDARD.encode(gzip(json));
+    let lines: Vec<&str> = b64
+        .as_bytes()
+        .chunks(76)
+        .map(|c| std::str::from_utf8(c).unwrap())
+        .collect();
+    format!(
+        "From: tlsrpt@reporter.example\r\n\
+         To: tlsrpt@{domain}\r\n\
+         Subject: Report Domain: {domain} Submitter: reporter.example Report-ID: <x@reporter.example>\r\n\
+         Message-ID: <msg-{domain}@reporter.example>\r\n\
+         TLS-Report-Domain: {domain}\r\n\
+         TLS-Report-Submitter: reporter.example\r\n\
+         MIME-Version: 1.0\r\n\
+         Content-Type: multipart/report; report-type=\"tlsrpt\"; boundary=\"b1\"\r\n\
+         \r\n\
+         --b1\r\n\
+         Content-Type: text/plain; charset=us-ascii\r\n\
+         \r\n\
+         This is an aggregate TLS report from reporter.example\r\n\
+         --b1\r\n\
+         Content-Type: application/tlsrpt+gzip; name=\"reporter.example!{domain}!1!2.json.gz\"\r\n\
+         Content-Disposition: attachment; filename=\"reporter.example!{domain}!1!2.json.gz\"\r\n\
+         Content-Transfer-Encoding: base64\r\n\
+         \r\n\
+         {}\r\n\
+         --b1--\r\n",
+        lines.join("\r\n")
+    )
+    .into_bytes()
+}
+
+pub fn submission(raw: Vec<u8>) -> Submission {
+    Submission {
+        source: Source::Import,
+        peer: None,
+        envelope: serde_json::json!({"test": true}),
+        content_type: None,
+        received_at: Utc::now(),
+        raw,
+    }
+}
+
+pub async fn ingest(store: &Store, raw: Vec<u8>) -> IngestOutcome {
+    pipeline::ingest(store, &Limits::default(), submission(raw))
+        .await
+        .expect("ingest")
+}
+
+/// The corpus beside the repository (`../shared/corpus`) or `TLSRPT_CORPUS_DIR`.
+pub fn corpus_dir() -> Option<std::path::PathBuf> {
+    let dir = std::env::var_os("TLSRPT_CORPUS_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| {
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus")
+        });
+    if dir.join("expected.tsv").is_file() {
+        Some(dir)
+    } else if std::env::var_os("TLSRPT_REQUIRE_CORPUS").is_some() {
+        panic!("corpus required but {} has no expected.tsv", dir.display());
+    } else {
+        None
+    }
+}

@@ -1,0 +1,503 @@
+//! One store contract, run against SQLite always and against PostgreSQL in `.ci/run`.
+//! Every number below is computed by hand from the reports the test writes.
+
+use chrono::{NaiveDate, TimeZone, Utc};
+use sha2::{Digest, Sha256};
+use tlsrptd::pipeline::Verdict;
+use tlsrptd::store::{FailureCount, ReportFilter, ReportOutcome, SessionCounts, Store, TimeRange};
+
+use crate::helpers::{gzip, ingest, report_email, report_json};
+
+/// Day 20000 is 2024-10-04.
+const D: i64 = 20_000;
+
+macro_rules! contract {
+    ($backend:ident, $open:path $(, #[$attr:meta])?) => {
+        mod $backend {
+            macro_rules! case {
+                ($name:ident) => {
+                    #[tokio::test]
+                    $(#[$attr])?
+                    async fn $name() {
+                        let (store, _guard) = $open().await;
+                        super::$name(&store).await;
+                    }
+                };
+            }
+            case!(stores_and_reads_back);
+            case!(dedup_across_json_gzip_and_email);
+            case!(raw_bytes_come_back_byte_for_byte);
+            case!(read_methods_match_hand_computed_numbers);
+            case!(pagination_walks_without_gaps_or_repeats);
+            case!(rejected_submissions_are_quarantined_with_bytes);
+            case!(concurrent_commits_store_each_report_once);
+        }
+    };
+}
+
+contract!(sqlite, crate::helpers::sqlite_store);
+contract!(postgres, crate::helpers::postgres_store, #[ignore = "needs TLSRPT_TEST_POSTGRES_URL; run by .ci/run"]);
+
+async fn stores_and_reads_back(store: &Store) {
+    let json = report_json(
+        "Reporter Inc.",
+        "r-1",
+        D,
+        &[
+            (
+                "Example.ORG.",
+                "sts",
+                90,
+                3,
+                &[("certificate-expired", "192.0.2.7", "mx1.example.org", 3)],
+            ),
+            ("example.org", "tlsa", 93, 0, &[]),
+        ],
+    );
+    let outcome = ingest(store, json).await;
+    assert_eq!(outcome.verdict(), Verdict::Stored);
+    let id = outcome.reports[0].outcome.id();
+    let stored = store.get_report(id).await.unwrap().expect("report exists");
+    let r = &stored.report;
+    assert_eq!(r.organization_name, "Reporter Inc.");
+    assert_eq!(r.report_id, "r-1");
+    assert_eq!(r.contact_info.as_deref(), Some("tlsrpt@Reporter Inc."));
+    assert_eq!(r.start, Utc.timestamp_opt(D * 86_400, 0).unwrap());
+    assert_eq!(r.end, Utc.timestamp_opt(D * 86_400 + 86_399, 0).unwrap());
+    assert_eq!(r.policies.len(), 2);
+    assert_eq!(r.policies[0].policy_domain.as_deref(), Some("example.org"));
+    assert_eq!(r.policies[0].policy_type, "sts");
+    assert_eq!(r.policies[0].mx_host, vec!["*.example.org"]);
+    assert_eq!(r.policies[0].policy_string.len(), 4);
+    assert_eq!(
+        (r.policies[0].total_successful, r.policies[0].total_failed),
+        (90, 3)
+    );
+    let d = &r.policies[0].failure_details;
+    assert_eq!(d.len(), 1);
+    assert_eq!(d[0].result_type, "certificate-expired");
+    assert_eq!(d[0].sending_mta_ip.as_deref(), Some("192.0.2.7"));
+    assert_eq!(
+        d[0].receiving_mx_hostname.as_deref(),
+        Some("mx1.example.org")
+    );
+    assert_eq!(d[0].failed_session_count, 3);
+    assert_eq!(r.policies[1].policy_type, "tlsa");
+    assert!(r.policies[1].failure_details.is_empty());
+    assert_eq!(stored.source, "import");
+    assert_eq!(store.get_report(id + 1000).await.unwrap(), None);
+}
+
+async fn dedup_across_json_gzip_and_email(store: &Store) {
+    let json = report_json(
+        "dup.example",
+        "same-id",
+        D,
+        &[("example.com", "sts", 10, 2, &[])],
+    );
+    let first = ingest(store, json.clone()).await;
+    assert_eq!(first.verdict(), Verdict::Stored);
+    let id = first.reports[0].outcome.id();
+    for copy in [gzip(&json), report_email(&json, "example.com")] {
+        let again = ingest(store, copy).await;
+        assert_eq!(again.verdict(), Verdict::Duplicate);
+        assert_eq!(again.reports[0].outcome, ReportOutcome::Duplicate { id });
+        assert_eq!(
+            again.submission_id, None,
+            "a duplicate's bytes are not kept twice"
+        );
+    }
+    let page = store
+        .list_reports(&ReportFilter::default(), 100, None)
+        .await
+        .unwrap();
+    assert_eq!(page.items.len(), 1);
+    let summary = store
+        .domain_summary("example.com", TimeRange::all())
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            summary.reports,
+            summary.successful_sessions,
+            summary.failed_sessions
+        ),
+        (1, 10, 2)
+    );
+}
+
+async fn raw_bytes_come_back_byte_for_byte(store: &Store) {
+    let json = report_json(
+        "raw.example",
+        "raw-1",
+        D,
+        &[("example.net", "sts", 1, 0, &[])],
+    );
+    let gz = gzip(&report_json(
+        "raw.example",
+        "raw-2",
+        D,
+        &[("example.net", "sts", 1, 0, &[])],
+    ));
+    let eml = report_email(
+        &report_json(
+            "raw.example",
+            "raw-3",
+            D,
+            &[("example.net", "sts", 1, 0, &[])],
+        ),
+        "example.net",
+    );
+    for original in [json, gz, eml] {
+        let outcome = ingest(store, original.clone()).await;
+        assert_eq!(outcome.verdict(), Verdict::Stored);
+        let raw = store
+            .get_report_raw(outcome.reports[0].outcome.id())
+            .await
+            .unwrap()
+            .expect("raw exists");
+        assert_eq!(raw.bytes, original);
+        assert_eq!(raw.sha256, hex_sha256(&original));
+        assert_eq!(Some(raw.submission_id), outcome.submission_id);
+    }
+}
+
+fn hex_sha256(bytes: &[u8]) -> String {
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Four reports; the one 40 days earlier is outside the queried range.
+async fn seed_known_set(store: &Store) {
+    let reports = [
+        report_json(
+            "org-a.example",
+            "a-1",
+            D,
+            &[(
+                "example.org",
+                "sts",
+                100,
+                10,
+                &[
+                    ("certificate-expired", "192.0.2.1", "mx1.example.org", 6),
+                    ("starttls-not-supported", "192.0.2.2", "mx2.example.org", 4),
+                ],
+            )],
+        ),
+        report_json(
+            "org-b.example",
+            "b-1",
+            D + 1,
+            &[
+                (
+                    "example.org",
+                    "sts",
+                    50,
+                    5,
+                    &[("certificate-expired", "192.0.2.1", "mx1.example.org", 5)],
+                ),
+                ("example.net", "sts", 7, 0, &[]),
+            ],
+        ),
+        report_json(
+            "org-a.example",
+            "a-2",
+            D + 3,
+            &[("example.org", "tlsa", 20, 0, &[])],
+        ),
+        report_json(
+            "org-b.example",
+            "b-old",
+            D - 40,
+            &[("example.org", "sts", 1000, 1000, &[])],
+        ),
+    ];
+    for r in reports {
+        assert_eq!(ingest(store, r).await.verdict(), Verdict::Stored);
+    }
+}
+
+fn range(from_day: i64, to_day: i64) -> TimeRange {
+    TimeRange {
+        from: from_day * 86_400,
+        to: to_day * 86_400,
+    }
+}
+
+fn fc(key: &str, failed: i64) -> FailureCount {
+    FailureCount {
+        key: Some(key.to_owned()),
+        failed_sessions: failed,
+    }
+}
+
+fn sc(key: &str, reports: i64, ok: i64, failed: i64) -> SessionCounts {
+    SessionCounts {
+        key: key.to_owned(),
+        reports,
+        successful_sessions: ok,
+        failed_sessions: failed,
+    }
+}
+
+async fn read_methods_match_hand_computed_numbers(store: &Store) {
+    seed_known_set(store).await;
+    let window = range(D, D + 5);
+
+    let domains = store.list_domains(window).await.unwrap();
+    let got: Vec<_> = domains
+        .iter()
+        .map(|d| {
+            (
+                d.domain.as_str(),
+                d.reports,
+                d.successful_sessions,
+                d.failed_sessions,
+                d.organizations,
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        vec![("example.net", 1, 7, 0, 1), ("example.org", 3, 170, 15, 2)]
+    );
+    assert!((domains[1].failure_rate - 15.0 / 185.0).abs() < 1e-12);
+    assert_eq!(domains[1].last_report_at.timestamp(), (D + 3) * 86_400);
+    let all = store.list_domains(TimeRange::all()).await.unwrap();
+    assert_eq!(all[1].reports, 4);
+    assert_eq!(all[1].failed_sessions, 1015);
+
+    let s = store.domain_summary("EXAMPLE.org", window).await.unwrap();
+    assert_eq!(s.domain, "example.org");
+    assert_eq!(
+        (s.reports, s.successful_sessions, s.failed_sessions),
+        (3, 170, 15)
+    );
+    assert!((s.failure_rate - 15.0 / 185.0).abs() < 1e-12);
+    assert_eq!(
+        s.by_result_type,
+        vec![
+            fc("certificate-expired", 11),
+            fc("starttls-not-supported", 4)
+        ]
+    );
+    assert_eq!(
+        s.by_receiving_mx,
+        vec![fc("mx1.example.org", 11), fc("mx2.example.org", 4)]
+    );
+    assert_eq!(
+        s.by_sending_ip,
+        vec![fc("192.0.2.1", 11), fc("192.0.2.2", 4)]
+    );
+    assert_eq!(
+        s.by_organization,
+        vec![
+            sc("org-a.example", 2, 120, 10),
+            sc("org-b.example", 1, 50, 5)
+        ]
+    );
+    assert_eq!(
+        s.by_policy_type,
+        vec![sc("sts", 2, 150, 15), sc("tlsa", 1, 20, 0)]
+    );
+
+    let empty = store
+        .domain_summary("nothing.example", window)
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            empty.reports,
+            empty.successful_sessions,
+            empty.failed_sessions
+        ),
+        (0, 0, 0)
+    );
+    assert!(empty.by_result_type.is_empty());
+
+    let series = store.timeseries("example.org", window).await.unwrap();
+    let got: Vec<_> = series
+        .iter()
+        .map(|d| (d.day, d.successful_sessions, d.failed_sessions))
+        .collect();
+    let day = |n: i64| NaiveDate::from_ymd_opt(2024, 10, 4).unwrap() + chrono::Days::new(n as u64);
+    assert_eq!(
+        got,
+        vec![
+            (day(0), 100, 10),
+            (day(1), 50, 5),
+            (day(2), 0, 0),
+            (day(3), 20, 0),
+            (day(4), 0, 0)
+        ]
+    );
+
+    let by_domain = ReportFilter {
+        domain: Some("example.org".into()),
+        ..Default::default()
+    };
+    assert_eq!(
+        store
+            .list_reports(&by_domain, 100, None)
+            .await
+            .unwrap()
+            .items
+            .len(),
+        4
+    );
+    let in_window = ReportFilter {
+        range: Some(window),
+        ..by_domain.clone()
+    };
+    let items = store
+        .list_reports(&in_window, 100, None)
+        .await
+        .unwrap()
+        .items;
+    let ids: Vec<_> = items.iter().map(|i| i.report_id.as_str()).collect();
+    assert_eq!(ids, vec!["a-2", "b-1", "a-1"], "newest first");
+    assert_eq!(items[1].domains, vec!["example.net", "example.org"]);
+    assert_eq!(
+        (items[1].successful_sessions, items[1].failed_sessions),
+        (57, 5)
+    );
+    let by_org = ReportFilter {
+        organization: Some("org-b.example".into()),
+        ..Default::default()
+    };
+    let ids: Vec<_> = store
+        .list_reports(&by_org, 100, None)
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .map(|i| i.report_id)
+        .collect();
+    assert_eq!(ids, vec!["b-1", "b-old"]);
+    let net = ReportFilter {
+        domain: Some("example.net".into()),
+        ..Default::default()
+    };
+    assert_eq!(
+        store
+            .list_reports(&net, 100, None)
+            .await
+            .unwrap()
+            .items
+            .len(),
+        1
+    );
+}
+
+async fn pagination_walks_without_gaps_or_repeats(store: &Store) {
+    // 25 reports over 5 days, several sharing a start time, so the cursor's id tiebreak matters.
+    for n in 0..25 {
+        let json = report_json(
+            "pager.example",
+            &format!("p-{n}"),
+            D + n % 5,
+            &[("page.example", "sts", 1, 0, &[])],
+        );
+        ingest(store, json).await;
+    }
+    let mut seen = Vec::new();
+    let mut cursor: Option<String> = None;
+    let mut pages = 0;
+    loop {
+        let page = store
+            .list_reports(&ReportFilter::default(), 7, cursor.as_deref())
+            .await
+            .unwrap();
+        pages += 1;
+        assert!(page.items.len() <= 7);
+        seen.extend(page.items.iter().map(|i| (i.start, i.id)));
+        match page.next_cursor {
+            Some(c) => cursor = Some(c),
+            None => break,
+        }
+    }
+    assert_eq!(pages, 4);
+    assert_eq!(seen.len(), 25);
+    let mut sorted = seen.clone();
+    sorted.sort_by(|a, b| b.cmp(a));
+    sorted.dedup();
+    assert_eq!(seen, sorted, "strictly descending, no repeats");
+    assert!(
+        store
+            .list_reports(&ReportFilter::default(), 7, Some("garbage"))
+            .await
+            .is_err()
+    );
+}
+
+async fn rejected_submissions_are_quarantined_with_bytes(store: &Store) {
+    let dmarc = b"<?xml version=\"1.0\"?><feedback><report_metadata><org_name>x</org_name></report_metadata></feedback>".to_vec();
+    let not_json = b"{\"organization-name\": \"cut off".to_vec();
+    for body in [dmarc.clone(), not_json] {
+        let outcome = ingest(store, body).await;
+        assert_eq!(outcome.verdict(), Verdict::Rejected);
+        assert!(outcome.reports.is_empty());
+        assert!(!outcome.rejections[0].reason.is_empty());
+    }
+    let page = store.list_rejections(100, None).await.unwrap();
+    assert_eq!(page.items.len(), 2);
+    let dmarc_row = page
+        .items
+        .iter()
+        .find(|r| r.reason_code.contains("dmarc"))
+        .expect("dmarc rejection listed");
+    assert!(dmarc_row.reason.contains("DMARC"), "{}", dmarc_row.reason);
+    let raw = store
+        .get_submission_raw(dmarc_row.submission_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(raw.bytes, dmarc);
+    // Pagination over rejections.
+    let first = store.list_rejections(1, None).await.unwrap();
+    let second = store
+        .list_rejections(1, first.next_cursor.as_deref())
+        .await
+        .unwrap();
+    assert_ne!(first.items[0].id, second.items[0].id);
+    assert_eq!(second.next_cursor, None);
+}
+
+async fn concurrent_commits_store_each_report_once(store: &Store) {
+    let mut tasks = tokio::task::JoinSet::new();
+    for n in 0..300 {
+        for _copy in 0..2 {
+            let store = store.clone();
+            tasks.spawn(async move {
+                let json = report_json(
+                    "busy.example",
+                    &format!("c-{n}"),
+                    D,
+                    &[("busy.example", "sts", 1, 1, &[])],
+                );
+                ingest(&store, json).await.verdict()
+            });
+        }
+    }
+    let mut stored = 0;
+    let mut duplicates = 0;
+    while let Some(v) = tasks.join_next().await {
+        match v.unwrap() {
+            Verdict::Stored => stored += 1,
+            Verdict::Duplicate => duplicates += 1,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!((stored, duplicates), (300, 300));
+    let s = store
+        .domain_summary("busy.example", TimeRange::all())
+        .await
+        .unwrap();
+    assert_eq!(
+        (s.reports, s.successful_sessions, s.failed_sessions),
+        (300, 300, 300)
+    );
+}
