@@ -111,7 +111,7 @@ pub struct ImportArgs {
     /// Print a JSON summary with an outcome per file instead of the summary line.
     #[arg(long)]
     pub json: bool,
-    /// Files read and decoded at the same time.
-    #[arg(long, env = "TLSRPT_IMPORT_CONCURRENCY", default_value_t = 256)]
+    /// Submissions committing at the same time (two store batches, so the writer never waits).
+    #[arg(long, env = "TLSRPT_IMPORT_CONCURRENCY", default_value_t = 1024)]
     pub concurrency: usize,
 }

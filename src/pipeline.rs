@@ -113,9 +113,7 @@ pub async fn ingest(
     limits: &Limits,
     submission: Submission,
 ) -> Result<IngestOutcome, IngestError> {
-    let source = submission.source;
-    let size = submission.raw.len();
-    let prepared = if size >= BLOCKING_THRESHOLD {
+    let prepared = if submission.raw.len() >= BLOCKING_THRESHOLD {
         let limits = limits.clone();
         tokio::task::spawn_blocking(move || prepare(&limits, submission))
             .await
@@ -123,12 +121,23 @@ pub async fn ingest(
     } else {
         prepare(limits, submission)
     };
+    commit_prepared(store, prepared).await
+}
+
+/// The asynchronous half of [`ingest`]: commits a prepared submission and describes the
+/// outcome. Bulk import prepares on its own threads and calls this directly.
+pub async fn commit_prepared(
+    store: &Store,
+    prepared: NewSubmission,
+) -> Result<IngestOutcome, IngestError> {
+    let source = prepared.source;
+    let size = prepared.raw.size;
     let summary = Summary::of(&prepared);
     let receipt = store.commit(prepared).await?;
     let outcome = summary.with_receipt(receipt);
     let verdict = outcome.verdict();
     metrics::counter!("tlsrpt_received_bytes_total", "intake" => source.as_str())
-        .increment(size as u64);
+        .increment(size.max(0) as u64);
     metrics::counter!("tlsrpt_submissions_total", "intake" => source.as_str(), "outcome" => verdict.as_str())
         .increment(1);
     for r in &outcome.rejections {

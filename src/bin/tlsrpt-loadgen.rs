@@ -11,7 +11,10 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "tlsrpt-loadgen", about = "Generate TLS-RPT load for tlsrptd benchmarks")]
+#[command(
+    name = "tlsrpt-loadgen",
+    about = "Generate TLS-RPT load for tlsrptd benchmarks"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Cmd,

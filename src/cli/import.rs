@@ -13,12 +13,14 @@ use std::sync::Arc;
 use chrono::Utc;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
-use tokio::sync::Semaphore;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use tokio::sync::{Semaphore, mpsc};
 use tokio::task::JoinSet;
 
 use crate::config::ImportArgs;
 use crate::pipeline::{self, IngestOutcome, Limits, Verdict};
 use crate::report::{Source, Submission};
+use crate::store::NewSubmission;
 use crate::store::{ReportOutcome, Store};
 
 /// File name endings taken when walking a directory; files named on the command line are
@@ -124,6 +126,9 @@ pub async fn run(args: ImportArgs) -> i32 {
     summary.exit_code()
 }
 
+/// Bulk import in two stages: a few threads (one per core) read files and run the CPU
+/// side of the pipeline, and async tasks commit what they prepared, up to
+/// `concurrency` at once, so the store writer always has a full batch waiting.
 async fn import_files(
     store: &Store,
     limits: &Limits,
@@ -141,25 +146,57 @@ async fn import_files(
     } else {
         ProgressBar::hidden()
     };
+    let total = files.len();
+    let files = Arc::new(files);
+    let next_file = Arc::new(AtomicUsize::new(0));
+    let (prepared_tx, mut prepared_rx) = mpsc::channel::<Prepared>(PREPARED_QUEUE);
+    // One core is left to the store writer: its commit chain is serial and latency-bound,
+    // so starving it of CPU costs more than one fewer reader.
+    let threads =
+        std::thread::available_parallelism().map_or(1, |n| n.get().saturating_sub(1).max(1));
+    let mut readers = Vec::with_capacity(threads);
+    for n in 0..threads {
+        let files = files.clone();
+        let next_file = next_file.clone();
+        let prepared_tx = prepared_tx.clone();
+        let limits = limits.clone();
+        let spawned = std::thread::Builder::new()
+            .name(format!("import-{n}"))
+            .spawn(move || {
+                loop {
+                    let index = next_file.fetch_add(1, Ordering::Relaxed);
+                    let Some(path) = files.get(index) else { break };
+                    let prepared = read_and_prepare(&limits, path);
+                    if prepared_tx
+                        .blocking_send((index, path.clone(), prepared))
+                        .is_err()
+                    {
+                        break;
+                    }
+                }
+            });
+        match spawned {
+            Ok(handle) => readers.push(handle),
+            Err(e) => eprintln!("tlsrptd import: cannot start a reader thread: {e}"),
+        }
+    }
+    drop(prepared_tx);
+
     let permits = Arc::new(Semaphore::new(args.concurrency.max(1)));
-    let limits = Arc::new(limits.clone());
     let mut tasks = JoinSet::new();
     let mut summary = ImportSummary::default();
     let mut finished: Vec<Option<FileOutcome>> = Vec::new();
-    let total = files.len();
     if args.json {
         finished.resize(total, None);
     }
-    for (index, path) in files.into_iter().enumerate() {
-        // Bounded in-flight work: at most `concurrency` files read and decoded at once.
-        let permit = match permits.clone().acquire_owned().await {
-            Ok(p) => p,
-            Err(_) => break,
+    while let Some((index, path, prepared)) = prepared_rx.recv().await {
+        // Bounded in-flight commits; while we wait here the readers fill the queue.
+        let Ok(permit) = permits.clone().acquire_owned().await else {
+            break;
         };
         let store = store.clone();
-        let limits = limits.clone();
         tasks.spawn(async move {
-            let outcome = import_file(&store, &limits, path).await;
+            let outcome = commit_file(&store, path, prepared).await;
             drop(permit);
             (index, outcome)
         });
@@ -170,10 +207,24 @@ async fn import_files(
     while let Some(done) = tasks.join_next().await {
         record(done, &mut summary, &mut finished, &progress);
     }
+    for reader in readers {
+        if reader.join().is_err() {
+            summary.errors += 1;
+            eprintln!("tlsrptd import: a reader thread panicked");
+        }
+    }
     progress.finish_and_clear();
     summary.files = finished.into_iter().flatten().collect();
     summary
 }
+
+/// A file's index, path, and its prepared submissions (one per mbox message) or the
+/// reason it could not be read.
+type Prepared = (usize, PathBuf, Result<Vec<NewSubmission>, String>);
+
+/// Prepared files waiting for a commit slot: enough to keep the committers busy while
+/// the readers work ahead, small enough to bound memory (a few MiB of small reports).
+const PREPARED_QUEUE: usize = 256;
 
 fn record(
     done: Result<(usize, FileOutcome), tokio::task::JoinError>,
@@ -209,44 +260,59 @@ fn record(
     }
 }
 
-async fn import_file(store: &Store, limits: &Limits, path: PathBuf) -> FileOutcome {
-    let mut file = FileOutcome {
-        path: path.clone(),
-        outcome: "error",
-        reports: Vec::new(),
-        rejections: Vec::new(),
-        error: None,
-    };
-    let bytes = match read_bounded(&path).await {
-        Ok(bytes) => bytes,
-        Err(e) => {
-            file.error = Some(e);
-            return file;
-        }
-    };
+/// Reads one file and runs decode + parse on each message in it.
+fn read_and_prepare(limits: &Limits, path: &Path) -> Result<Vec<NewSubmission>, String> {
+    let bytes = read_bounded(path)?;
     let messages = if bytes.starts_with(b"From ") {
         split_mbox(bytes)
     } else {
         vec![bytes]
     };
     let many = messages.len() > 1;
-    for (n, raw) in messages.into_iter().enumerate() {
-        let submission = Submission {
-            source: Source::Import,
-            peer: None,
-            envelope: serde_json::json!({
-                "path": path.display().to_string(),
-                "mbox_message": many.then_some(n + 1),
-            }),
-            content_type: None,
-            received_at: Utc::now(),
-            raw,
-        };
-        match pipeline::ingest(store, limits, submission).await {
-            Ok(outcome) => add_outcome(&mut file, outcome, many.then_some(n + 1)),
-            Err(e) => {
-                file.error = Some(e.to_string());
-                break;
+    Ok(messages
+        .into_iter()
+        .enumerate()
+        .map(|(n, raw)| {
+            let submission = Submission {
+                source: Source::Import,
+                peer: None,
+                envelope: serde_json::json!({
+                    "path": path.display().to_string(),
+                    "mbox_message": many.then_some(n + 1),
+                }),
+                content_type: None,
+                received_at: Utc::now(),
+                raw,
+            };
+            pipeline::prepare(limits, submission)
+        })
+        .collect())
+}
+
+async fn commit_file(
+    store: &Store,
+    path: PathBuf,
+    prepared: Result<Vec<NewSubmission>, String>,
+) -> FileOutcome {
+    let mut file = FileOutcome {
+        path,
+        outcome: "error",
+        reports: Vec::new(),
+        rejections: Vec::new(),
+        error: None,
+    };
+    match prepared {
+        Err(e) => file.error = Some(e),
+        Ok(submissions) => {
+            let many = submissions.len() > 1;
+            for (n, submission) in submissions.into_iter().enumerate() {
+                match pipeline::commit_prepared(store, submission).await {
+                    Ok(outcome) => add_outcome(&mut file, outcome, many.then_some(n + 1)),
+                    Err(e) => {
+                        file.error = Some(e.to_string());
+                        break;
+                    }
+                }
             }
         }
     }
@@ -287,19 +353,21 @@ fn add_outcome(file: &mut FileOutcome, outcome: IngestOutcome, message: Option<u
         }));
 }
 
-async fn read_bounded(path: &Path) -> Result<Vec<u8>, String> {
-    let meta = tokio::fs::metadata(path)
-        .await
-        .map_err(|e| format!("cannot read: {e}"))?;
-    if meta.len() > MAX_FILE_BYTES {
+fn read_bounded(path: &Path) -> Result<Vec<u8>, String> {
+    let file = std::fs::File::open(path).map_err(|e| format!("cannot read: {e}"))?;
+    let len = file
+        .metadata()
+        .map_err(|e| format!("cannot read: {e}"))?
+        .len();
+    if len > MAX_FILE_BYTES {
         return Err(format!(
-            "file is {} bytes, more than the {MAX_FILE_BYTES} bytes a report file can be",
-            meta.len()
+            "file is {len} bytes, more than the {MAX_FILE_BYTES} bytes a report file can be"
         ));
     }
-    tokio::fs::read(path)
-        .await
-        .map_err(|e| format!("cannot read: {e}"))
+    let mut bytes = Vec::with_capacity(len as usize);
+    std::io::Read::read_to_end(&mut std::io::Read::take(file, MAX_FILE_BYTES), &mut bytes)
+        .map_err(|e| format!("cannot read: {e}"))?;
+    Ok(bytes)
 }
 
 /// Splits an mbox file into its messages (mail-parser's reader handles `>From ` quoting).

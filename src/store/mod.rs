@@ -442,7 +442,14 @@ async fn run_writer(backend: Backend, mut rx: mpsc::Receiver<WriteJob>) {
         let started = Instant::now();
         let submissions: Vec<&NewSubmission> = jobs.iter().map(|(s, _)| s).collect();
         let result = write_batch(&backend, &submissions).await;
-        metrics::histogram!("tlsrpt_store_commit_seconds").record(started.elapsed().as_secs_f64());
+        let elapsed = started.elapsed();
+        tracing::debug!(
+            batch = jobs.len(),
+            ms = elapsed.as_secs_f64() * 1e3,
+            ok = result.is_ok(),
+            "batch committed"
+        );
+        metrics::histogram!("tlsrpt_store_commit_seconds").record(elapsed.as_secs_f64());
         metrics::histogram!("tlsrpt_store_batch_size").record(jobs.len() as f64);
         match result {
             Ok(receipts) => {

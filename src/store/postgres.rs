@@ -27,4 +27,23 @@ pub(super) async fn connect(url: &str) -> Result<PgPool, StoreError> {
     Ok(pool)
 }
 
-super::queries::define_queries!(Postgres, PgPool, "BEGIN");
+super::queries::define_queries!(Postgres, PgPool, "BEGIN", alloc_ids);
+
+/// Next `n` ids of `table` from its identity sequence: unique across every instance
+/// sharing the database, so multi-row inserts can name parents' ids up front.
+async fn alloc_ids(
+    tx: &mut sqlx::Transaction<'_, Postgres>,
+    table: q::Table,
+    n: usize,
+) -> Result<Vec<i64>, StoreError> {
+    if n == 0 {
+        return Ok(Vec::new());
+    }
+    Ok(sqlx::query_scalar(
+        "SELECT nextval(pg_get_serial_sequence($1, 'id')) FROM generate_series(1, $2)",
+    )
+    .bind(table.name())
+    .bind(n as i64)
+    .fetch_all(&mut **tx)
+    .await?)
+}

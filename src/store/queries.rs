@@ -17,32 +17,86 @@ use super::{
 };
 use crate::report::{FailureDetail, MessageMeta, PolicyResult, Report, Warning};
 
-pub(super) const INSERT_SUBMISSION: &str = "INSERT INTO submissions \
-    (source, received_at, peer, content_type, envelope, message_meta, raw_size, raw_sha256, raw_encoding, raw_data) \
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id";
+pub(super) const INSERT_SUBMISSIONS: &str = "INSERT INTO submissions \
+    (id, source, received_at, peer, content_type, envelope, message_meta, raw_size, raw_sha256, raw_encoding, raw_data) ";
 
-pub(super) const INSERT_REPORT: &str = "INSERT INTO reports \
-    (submission_id, organization_name, report_id, contact_info, start_at, end_at, received_at, \
-     total_successful, total_failed, origin, warnings) \
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
-    ON CONFLICT (organization_name, report_id) DO NOTHING RETURNING id";
+pub(super) const INSERT_REPORTS: &str = "INSERT INTO reports \
+    (id, submission_id, organization_name, report_id, contact_info, start_at, end_at, received_at, \
+     total_successful, total_failed, origin, warnings) ";
+
+pub(super) const ON_REPORT_CONFLICT: &str =
+    " ON CONFLICT (organization_name, report_id) DO NOTHING";
 
 pub(super) const SELECT_REPORT_ID: &str =
     "SELECT id FROM reports WHERE organization_name = $1 AND report_id = $2";
 
-pub(super) const INSERT_POLICY: &str = "INSERT INTO policies \
-    (report_row, position, policy_type, policy_domain, policy_string, mx_host, total_successful, \
-     total_failed, start_at, organization_name) \
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id";
+pub(super) const INSERT_POLICIES: &str = "INSERT INTO policies \
+    (id, report_row, position, policy_type, policy_domain, policy_string, mx_host, total_successful, \
+     total_failed, start_at, organization_name) ";
 
-pub(super) const INSERT_QUARANTINE: &str = "INSERT INTO quarantine \
-    (submission_id, received_at, origin, reason_code, reason) VALUES ($1, $2, $3, $4, $5) RETURNING id";
+pub(super) const INSERT_DETAILS: &str = "INSERT INTO failure_details (policy_row, result_type, sending_mta_ip, \
+    receiving_mx_hostname, receiving_mx_helo, receiving_ip, failed_session_count, \
+    additional_information, failure_reason_code) ";
 
-pub(super) const DELETE_SUBMISSION: &str = "DELETE FROM submissions WHERE id = $1";
+pub(super) const INSERT_QUARANTINE: &str =
+    "INSERT INTO quarantine (id, submission_id, received_at, origin, reason_code, reason) ";
 
-/// Failure details are inserted many rows per statement; 9 columns × 100 rows stays far
-/// below SQLite's 32766 and PostgreSQL's 65535 bind-parameter limits.
-pub(super) const DETAIL_ROWS_PER_INSERT: usize = 100;
+/// Most rows per multi-row statement: 512 rows × at most 12 columns = 6144 bind
+/// parameters, under SQLite's 32766 and PostgreSQL's 65535, so a batch of 512 reports
+/// needs about one statement per table (each statement is a round trip).
+pub(super) const ROWS_PER_INSERT: usize = 512;
+
+/// Splits rows into chunks whose sizes are powers of two (at most [`ROWS_PER_INSERT`]).
+/// The SQL text of a multi-row statement depends on its row count; with power-of-two
+/// counts there are at most ten texts per statement, so the prepared-statement cache
+/// stays small and warm instead of holding one big statement per batch size seen.
+pub(super) trait ChunksPow2<T> {
+    fn chunks_pow2(&self) -> Pow2Chunks<'_, T>;
+}
+
+impl<T> ChunksPow2<T> for [T] {
+    fn chunks_pow2(&self) -> Pow2Chunks<'_, T> {
+        Pow2Chunks(self)
+    }
+}
+
+pub(super) struct Pow2Chunks<'a, T>(&'a [T]);
+
+impl<'a, T> Iterator for Pow2Chunks<'a, T> {
+    type Item = &'a [T];
+
+    fn next(&mut self) -> Option<&'a [T]> {
+        if self.0.is_empty() {
+            return None;
+        }
+        let len = self.0.len().min(ROWS_PER_INSERT);
+        let size = 1usize << (usize::BITS - 1 - len.leading_zeros());
+        let (chunk, rest) = self.0.split_at(size);
+        self.0 = rest;
+        Some(chunk)
+    }
+}
+
+/// Tables whose ids the writer allocates before inserting, so children can reference
+/// parents inserted in the same multi-row statement.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Table {
+    Submissions,
+    Reports,
+    Policies,
+    Quarantine,
+}
+
+impl Table {
+    pub(super) fn name(self) -> &'static str {
+        match self {
+            Table::Submissions => "submissions",
+            Table::Reports => "reports",
+            Table::Policies => "policies",
+            Table::Quarantine => "quarantine",
+        }
+    }
+}
 
 pub(super) const LIST_DOMAINS: &str = "SELECT policy_domain, COUNT(DISTINCT report_row), \
     CAST(COALESCE(SUM(total_successful), 0) AS BIGINT), CAST(COALESCE(SUM(total_failed), 0) AS BIGINT), \
@@ -341,11 +395,11 @@ pub(super) fn session_counts(rows: Vec<SessionRow>) -> Vec<SessionCounts> {
 /// `$db` is the sqlx database, `$pool` its pool, `$begin` the statement that opens a
 /// write transaction.
 macro_rules! define_queries {
-    ($db:ty, $pool:ty, $begin:expr) => {
-        use $crate::store::queries::{self as q};
+    ($db:ty, $pool:ty, $begin:expr, $alloc:path) => {
+        use $crate::store::queries::{self as q, ChunksPow2 as _};
         use $crate::store::{
-            CommitReceipt, DomainOverview, DomainSummary, NewSubmission, Rejection,
-            ReportFilter, ReportListItem, ReportOutcome, StoreError, StoredReport, TimeRange,
+            CommitReceipt, DomainOverview, DomainSummary, NewSubmission, Rejection, ReportFilter,
+            ReportListItem, ReportOutcome, StoreError, StoredReport, TimeRange,
         };
 
         pub(super) async fn ping(pool: &$pool) -> Result<(), StoreError> {
@@ -353,121 +407,212 @@ macro_rules! define_queries {
             Ok(())
         }
 
+        /// Commits a batch with a handful of multi-row statements per table: ids are
+        /// allocated up front (`$alloc`), reports are inserted with `ON CONFLICT DO
+        /// NOTHING`, and the ids that made it in tell stored from duplicate.
         pub(super) async fn write_batch(
             pool: &$pool,
             submissions: &[&NewSubmission],
         ) -> Result<Vec<CommitReceipt>, StoreError> {
             let mut tx = pool.begin_with($begin).await?;
-            let mut receipts = Vec::with_capacity(submissions.len());
-            for s in submissions {
-                let meta = s.meta.as_ref().map(q::to_json);
-                let submission_id: i64 = sqlx::query_scalar(q::INSERT_SUBMISSION)
-                    .bind(s.source.as_str())
-                    .bind(s.received_at.timestamp())
-                    .bind(s.peer.as_deref())
-                    .bind(s.content_type.as_deref())
-                    .bind(s.envelope.as_str())
-                    .bind(meta)
-                    .bind(s.raw.size)
-                    .bind(s.raw.sha256.as_str())
-                    .bind(s.raw.encoding)
-                    .bind(s.raw.data.as_slice())
-                    .fetch_one(&mut *tx)
-                    .await?;
-                let mut outcomes = Vec::with_capacity(s.reports.len());
-                for new in &s.reports {
-                    let r = &new.report;
-                    let inserted: Option<i64> = sqlx::query_scalar(q::INSERT_REPORT)
-                        .bind(submission_id)
-                        .bind(r.organization_name.as_str())
-                        .bind(r.report_id.as_str())
-                        .bind(r.contact_info.as_deref())
-                        .bind(r.start.timestamp())
-                        .bind(r.end.timestamp())
-                        .bind(s.received_at.timestamp())
-                        .bind(r.total_successful())
-                        .bind(r.total_failed())
-                        .bind(new.origin.as_str())
-                        .bind(q::to_json(&r.warnings))
-                        .fetch_optional(&mut *tx)
-                        .await?;
-                    let Some(report_row) = inserted else {
-                        let id: i64 = sqlx::query_scalar(q::SELECT_REPORT_ID)
-                            .bind(r.organization_name.as_str())
-                            .bind(r.report_id.as_str())
-                            .fetch_one(&mut *tx)
-                            .await?;
-                        outcomes.push(ReportOutcome::Duplicate { id });
-                        continue;
-                    };
-                    for (position, p) in r.policies.iter().enumerate() {
-                        let policy_row: i64 = sqlx::query_scalar(q::INSERT_POLICY)
-                            .bind(report_row)
-                            .bind(position as i64)
-                            .bind(p.policy_type.as_str())
-                            .bind(p.policy_domain.as_deref().unwrap_or(""))
-                            .bind(q::to_json(&p.policy_string))
-                            .bind(q::to_json(&p.mx_host))
-                            .bind(p.total_successful)
-                            .bind(p.total_failed)
-                            .bind(r.start.timestamp())
-                            .bind(r.organization_name.as_str())
-                            .fetch_one(&mut *tx)
-                            .await?;
-                        for chunk in p.failure_details.chunks(q::DETAIL_ROWS_PER_INSERT) {
-                            let mut insert = sqlx::QueryBuilder::<$db>::new(
-                                "INSERT INTO failure_details (policy_row, result_type, sending_mta_ip, \
-                                 receiving_mx_hostname, receiving_mx_helo, receiving_ip, failed_session_count, \
-                                 additional_information, failure_reason_code) ",
-                            );
-                            insert.push_values(chunk, |mut row, d| {
-                                row.push_bind(policy_row)
-                                    .push_bind(d.result_type.clone())
-                                    .push_bind(d.sending_mta_ip.clone())
-                                    .push_bind(d.receiving_mx_hostname.clone())
-                                    .push_bind(d.receiving_mx_helo.clone())
-                                    .push_bind(d.receiving_ip.clone())
-                                    .push_bind(d.failed_session_count)
-                                    .push_bind(d.additional_information.clone())
-                                    .push_bind(d.failure_reason_code.clone());
-                            });
-                            insert.build().execute(&mut *tx).await?;
-                        }
-                    }
-                    outcomes.push(ReportOutcome::Stored { id: report_row });
-                }
-                let mut quarantine_ids = Vec::with_capacity(s.rejections.len());
-                for rej in &s.rejections {
-                    let id: i64 = sqlx::query_scalar(q::INSERT_QUARANTINE)
-                        .bind(submission_id)
-                        .bind(s.received_at.timestamp())
-                        .bind(rej.origin.as_str())
-                        .bind(rej.code.as_str())
-                        .bind(rej.reason.as_str())
-                        .fetch_one(&mut *tx)
-                        .await?;
-                    quarantine_ids.push(id);
-                }
-                let kept = quarantine_ids.len()
-                    + outcomes
-                        .iter()
-                        .filter(|o| matches!(o, ReportOutcome::Stored { .. }))
-                        .count();
-                let submission_id = if kept == 0 {
-                    // Every report was already stored: the first copy's bytes are kept.
-                    sqlx::query(q::DELETE_SUBMISSION)
-                        .bind(submission_id)
-                        .execute(&mut *tx)
-                        .await?;
-                    None
-                } else {
-                    Some(submission_id)
-                };
-                receipts.push(CommitReceipt {
-                    submission_id,
-                    reports: outcomes,
-                    quarantine_ids,
+            let n_reports: usize = submissions.iter().map(|s| s.reports.len()).sum();
+            let n_policies: usize = submissions
+                .iter()
+                .flat_map(|s| &s.reports)
+                .map(|r| r.report.policies.len())
+                .sum();
+            let n_rejections: usize = submissions.iter().map(|s| s.rejections.len()).sum();
+            let submission_ids = $alloc(&mut tx, q::Table::Submissions, submissions.len()).await?;
+            let report_ids = $alloc(&mut tx, q::Table::Reports, n_reports).await?;
+            let policy_ids = $alloc(&mut tx, q::Table::Policies, n_policies).await?;
+            let quarantine_ids = $alloc(&mut tx, q::Table::Quarantine, n_rejections).await?;
+
+            // Submissions.
+            let rows: Vec<(i64, &NewSubmission, Option<String>)> = submissions
+                .iter()
+                .zip(&submission_ids)
+                .map(|(s, id)| (*id, *s, s.meta.as_ref().map(q::to_json)))
+                .collect();
+            for chunk in rows.chunks_pow2() {
+                let mut insert = sqlx::QueryBuilder::<$db>::new(q::INSERT_SUBMISSIONS);
+                insert.push_values(chunk, |mut b, (id, s, meta)| {
+                    b.push_bind(*id)
+                        .push_bind(s.source.as_str())
+                        .push_bind(s.received_at.timestamp())
+                        .push_bind(s.peer.as_deref())
+                        .push_bind(s.content_type.as_deref())
+                        .push_bind(s.envelope.as_str())
+                        .push_bind(meta.as_deref())
+                        .push_bind(s.raw.size)
+                        .push_bind(s.raw.sha256.as_str())
+                        .push_bind(s.raw.encoding)
+                        .push_bind(s.raw.data.as_slice());
                 });
+                insert.build().execute(&mut *tx).await?;
+            }
+
+            // Reports: (report id, submission id, report, origin, warnings json).
+            let mut ids = report_ids.iter();
+            let mut rows = Vec::with_capacity(n_reports);
+            for (s, sid) in submissions.iter().zip(&submission_ids) {
+                for new in &s.reports {
+                    let id = *ids
+                        .next()
+                        .ok_or_else(|| StoreError::Corrupt("id allocation".into()))?;
+                    rows.push((id, *sid, *s, new, q::to_json(&new.report.warnings)));
+                }
+            }
+            for chunk in rows.chunks_pow2() {
+                let mut insert = sqlx::QueryBuilder::<$db>::new(q::INSERT_REPORTS);
+                insert.push_values(chunk, |mut b, (id, sid, s, new, warnings)| {
+                    let r = &new.report;
+                    b.push_bind(*id)
+                        .push_bind(*sid)
+                        .push_bind(r.organization_name.as_str())
+                        .push_bind(r.report_id.as_str())
+                        .push_bind(r.contact_info.as_deref())
+                        .push_bind(r.start.timestamp())
+                        .push_bind(r.end.timestamp())
+                        .push_bind(s.received_at.timestamp())
+                        .push_bind(r.total_successful())
+                        .push_bind(r.total_failed())
+                        .push_bind(new.origin.as_str())
+                        .push_bind(warnings.as_str());
+                });
+                insert.push(q::ON_REPORT_CONFLICT);
+                insert.build().execute(&mut *tx).await?;
+            }
+            let mut inserted = std::collections::HashSet::with_capacity(n_reports);
+            for chunk in report_ids.chunks_pow2() {
+                let mut select =
+                    sqlx::QueryBuilder::<$db>::new("SELECT id FROM reports WHERE id IN (");
+                let mut list = select.separated(", ");
+                for id in chunk {
+                    list.push_bind(*id);
+                }
+                select.push(")");
+                let found: Vec<(i64,)> = select.build_query_as().fetch_all(&mut *tx).await?;
+                inserted.extend(found.into_iter().map(|(id,)| id));
+            }
+
+            // Policies and failure details of the reports that were inserted.
+            let mut policy_id = policy_ids.iter();
+            let mut policy_rows = Vec::new();
+            let mut detail_rows = Vec::new();
+            for (id, _, _, new, _) in rows.iter().filter(|row| inserted.contains(&row.0)) {
+                let r = &new.report;
+                for (position, p) in r.policies.iter().enumerate() {
+                    let pid = *policy_id
+                        .next()
+                        .ok_or_else(|| StoreError::Corrupt("id allocation".into()))?;
+                    policy_rows.push((pid, *id, position as i64, r, p));
+                    detail_rows.extend(p.failure_details.iter().map(|d| (pid, d)));
+                }
+            }
+            for chunk in policy_rows.chunks_pow2() {
+                let mut insert = sqlx::QueryBuilder::<$db>::new(q::INSERT_POLICIES);
+                insert.push_values(chunk, |mut b, (pid, rid, position, r, p)| {
+                    b.push_bind(*pid)
+                        .push_bind(*rid)
+                        .push_bind(*position)
+                        .push_bind(p.policy_type.as_str())
+                        .push_bind(p.policy_domain.as_deref().unwrap_or(""))
+                        .push_bind(q::to_json(&p.policy_string))
+                        .push_bind(q::to_json(&p.mx_host))
+                        .push_bind(p.total_successful)
+                        .push_bind(p.total_failed)
+                        .push_bind(r.start.timestamp())
+                        .push_bind(r.organization_name.as_str());
+                });
+                insert.build().execute(&mut *tx).await?;
+            }
+            for chunk in detail_rows.chunks_pow2() {
+                let mut insert = sqlx::QueryBuilder::<$db>::new(q::INSERT_DETAILS);
+                insert.push_values(chunk, |mut b, (pid, d)| {
+                    b.push_bind(*pid)
+                        .push_bind(d.result_type.as_str())
+                        .push_bind(d.sending_mta_ip.as_deref())
+                        .push_bind(d.receiving_mx_hostname.as_deref())
+                        .push_bind(d.receiving_mx_helo.as_deref())
+                        .push_bind(d.receiving_ip.as_deref())
+                        .push_bind(d.failed_session_count)
+                        .push_bind(d.additional_information.as_deref())
+                        .push_bind(d.failure_reason_code.as_deref());
+                });
+                insert.build().execute(&mut *tx).await?;
+            }
+
+            // Quarantine rows.
+            let mut qid = quarantine_ids.iter();
+            let mut quarantine_rows = Vec::with_capacity(n_rejections);
+            for (s, sid) in submissions.iter().zip(&submission_ids) {
+                for rej in &s.rejections {
+                    let id = *qid
+                        .next()
+                        .ok_or_else(|| StoreError::Corrupt("id allocation".into()))?;
+                    quarantine_rows.push((id, *sid, s.received_at.timestamp(), rej));
+                }
+            }
+            for chunk in quarantine_rows.chunks_pow2() {
+                let mut insert = sqlx::QueryBuilder::<$db>::new(q::INSERT_QUARANTINE);
+                insert.push_values(chunk, |mut b, (id, sid, at, rej)| {
+                    b.push_bind(*id)
+                        .push_bind(*sid)
+                        .push_bind(*at)
+                        .push_bind(rej.origin.as_str())
+                        .push_bind(rej.code.as_str())
+                        .push_bind(rej.reason.as_str());
+                });
+                insert.build().execute(&mut *tx).await?;
+            }
+
+            // Receipts; duplicates point at the copy stored first.
+            let mut receipts = Vec::with_capacity(submissions.len());
+            let mut rows = rows.iter();
+            let mut qids = quarantine_ids.iter();
+            let mut unkept = Vec::new();
+            for (s, sid) in submissions.iter().zip(&submission_ids) {
+                let mut outcomes = Vec::with_capacity(s.reports.len());
+                for _ in &s.reports {
+                    let Some((id, _, _, new, _)) = rows.next() else {
+                        break;
+                    };
+                    if inserted.contains(id) {
+                        outcomes.push(ReportOutcome::Stored { id: *id });
+                    } else {
+                        let existing: i64 = sqlx::query_scalar(q::SELECT_REPORT_ID)
+                            .bind(new.report.organization_name.as_str())
+                            .bind(new.report.report_id.as_str())
+                            .fetch_one(&mut *tx)
+                            .await?;
+                        outcomes.push(ReportOutcome::Duplicate { id: existing });
+                    }
+                }
+                let quarantined: Vec<i64> =
+                    qids.by_ref().take(s.rejections.len()).copied().collect();
+                let kept = !quarantined.is_empty()
+                    || outcomes
+                        .iter()
+                        .any(|o| matches!(o, ReportOutcome::Stored { .. }));
+                if !kept {
+                    unkept.push(*sid);
+                }
+                receipts.push(CommitReceipt {
+                    // Every report was already stored: the first copy's bytes are kept.
+                    submission_id: kept.then_some(*sid),
+                    reports: outcomes,
+                    quarantine_ids: quarantined,
+                });
+            }
+            for chunk in unkept.chunks_pow2() {
+                let mut delete =
+                    sqlx::QueryBuilder::<$db>::new("DELETE FROM submissions WHERE id IN (");
+                let mut list = delete.separated(", ");
+                for id in chunk {
+                    list.push_bind(*id);
+                }
+                delete.push(")");
+                delete.build().execute(&mut *tx).await?;
             }
             tx.commit().await?;
             Ok(receipts)
@@ -582,8 +727,11 @@ macro_rules! define_queries {
                 ids.push_bind(row.0);
             }
             domains_query.push(") ORDER BY report_row, policy_domain");
-            let domains: Vec<(i64, String)> =
-                domains_query.build_query_as().fetch_all(pool).await?;
+            let domains: Vec<(i64, String)> = domains_query
+                .build_query_as()
+                .persistent(false)
+                .fetch_all(pool)
+                .await?;
             rows.into_iter()
                 .map(|row| {
                     let of_row = domains
@@ -607,10 +755,14 @@ macro_rules! define_queries {
             else {
                 return Ok(None);
             };
-            let policies: Vec<q::PolicyRow> =
-                sqlx::query_as(q::GET_POLICIES).bind(id).fetch_all(pool).await?;
-            let details: Vec<q::DetailRow> =
-                sqlx::query_as(q::GET_DETAILS).bind(id).fetch_all(pool).await?;
+            let policies: Vec<q::PolicyRow> = sqlx::query_as(q::GET_POLICIES)
+                .bind(id)
+                .fetch_all(pool)
+                .await?;
+            let details: Vec<q::DetailRow> = sqlx::query_as(q::GET_DETAILS)
+                .bind(id)
+                .fetch_all(pool)
+                .await?;
             q::assemble_report(row, policies, details).map(Some)
         }
 
@@ -663,3 +815,22 @@ macro_rules! define_queries {
 }
 
 pub(super) use define_queries;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chunks_are_powers_of_two_covering_every_row() {
+        let rows: Vec<usize> = (0..1300).collect();
+        let sizes: Vec<usize> = rows.chunks_pow2().map(<[usize]>::len).collect();
+        assert_eq!(sizes, vec![512, 512, 256, 16, 4]);
+        let rejoined: Vec<usize> = rows.chunks_pow2().flatten().copied().collect();
+        assert_eq!(rejoined, rows);
+        assert_eq!([0u8; 0].chunks_pow2().count(), 0);
+        assert_eq!(
+            [1u8].chunks_pow2().map(<[u8]>::len).collect::<Vec<_>>(),
+            vec![1]
+        );
+    }
+}
