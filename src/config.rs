@@ -3,7 +3,9 @@
 //! In: the process arguments and environment. Out: a parsed [`Cli`] that `main` dispatches
 //! on, and the [`pipeline::Limits`](crate::pipeline::Limits) built from the limit flags.
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
@@ -26,6 +28,8 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Run the service: HTTPS intake, query API, health and metrics.
+    Serve(Box<ServeArgs>),
     /// Import report files, directories, .eml files, mbox files and Maildir folders.
     Import(ImportArgs),
     /// Apply database migrations and exit.
@@ -114,4 +118,65 @@ pub struct ImportArgs {
     /// Submissions committing at the same time (two store batches, so the writer never waits).
     #[arg(long, env = "TLSRPT_IMPORT_CONCURRENCY", default_value_t = 1024)]
     pub concurrency: usize,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+    #[command(flatten)]
+    pub limits: LimitArgs,
+    #[command(flatten)]
+    pub http: HttpArgs,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct HttpArgs {
+    /// Address of the HTTP(S) listener (intake, API, health, metrics).
+    #[arg(long, env = "TLSRPT_HTTP_LISTEN", default_value = "127.0.0.1:8080")]
+    pub http_listen: SocketAddr,
+    /// PEM certificate chain for HTTPS (and STARTTLS). Without it a self-signed
+    /// certificate is generated.
+    #[arg(long, env = "TLSRPT_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key matching --tls-cert. Reloaded with the certificate on SIGHUP.
+    #[arg(long, env = "TLSRPT_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Serve plain HTTP, for running behind a TLS-terminating reverse proxy.
+    #[arg(long, env = "TLSRPT_HTTP_PLAIN")]
+    pub http_plain: bool,
+    /// Bearer token required on every /api route (and the dashboard). Unset: open.
+    #[arg(long, env = "TLSRPT_API_TOKEN", hide_env_values = true)]
+    pub api_token: Option<String>,
+    /// Largest accepted report body, in bytes (RFC 8460 reports are a few KiB; 10 MiB
+    /// leaves room for the largest senders without letting one client fill memory).
+    #[arg(long, env = "TLSRPT_HTTP_MAX_BODY_BYTES", default_value_t = 10 * 1024 * 1024)]
+    pub max_body_bytes: usize,
+    /// Time a client has to send the whole request body (slow senders are cut off).
+    #[arg(long, env = "TLSRPT_HTTP_BODY_TIMEOUT", value_parser = parse_seconds, default_value = "30")]
+    pub body_timeout: Duration,
+    /// Report submissions per second allowed per client IP (0 disables the limit).
+    #[arg(long, env = "TLSRPT_HTTP_RATE_LIMIT", default_value_t = 50)]
+    pub rate_limit: u32,
+    /// Burst of submissions a client IP may send at once before the rate applies.
+    #[arg(long, env = "TLSRPT_HTTP_RATE_BURST", default_value_t = 500)]
+    pub rate_burst: u32,
+    /// Open connections at most; further clients wait in the kernel's accept queue.
+    #[arg(long, env = "TLSRPT_HTTP_MAX_CONNECTIONS", default_value_t = 1024)]
+    pub max_connections: usize,
+    /// On SIGTERM/Ctrl-C, how long in-flight requests may take to finish (seconds).
+    #[arg(long, env = "TLSRPT_SHUTDOWN_GRACE", value_parser = parse_seconds, default_value = "30")]
+    pub shutdown_grace: Duration,
+    /// Name used for the self-signed certificate.
+    #[arg(long, env = "TLSRPT_HOSTNAME", default_value = "localhost")]
+    pub hostname: String,
+}
+
+fn parse_seconds(s: &str) -> Result<Duration, String> {
+    s.trim_end_matches('s')
+        .parse::<f64>()
+        .ok()
+        .filter(|v| v.is_finite() && *v >= 0.0)
+        .map(Duration::from_secs_f64)
+        .ok_or_else(|| format!("{s:?} is not a number of seconds"))
 }

@@ -20,6 +20,7 @@ fn main() {
     };
     let code = runtime.block_on(async move {
         match args.command {
+            Command::Serve(serve) => cli::serve(*serve).await,
             Command::Import(import) => cli::import::run(import).await,
             Command::Migrate(db) => cli::migrate(db).await,
         }

@@ -133,7 +133,35 @@ pub async fn commit_prepared(
     let source = prepared.source;
     let size = prepared.raw.size;
     let summary = Summary::of(&prepared);
+    let sessions: Vec<Vec<(String, i64, i64)>> = prepared
+        .reports
+        .iter()
+        .map(|r| {
+            r.report
+                .policies
+                .iter()
+                .map(|p| {
+                    (
+                        p.policy_domain.clone().unwrap_or_default(),
+                        p.total_successful,
+                        p.total_failed,
+                    )
+                })
+                .collect()
+        })
+        .collect();
     let receipt = store.commit(prepared).await?;
+    // Per-domain session counters, for reports stored now (duplicates count once).
+    for (outcome, policies) in receipt.reports.iter().zip(&sessions) {
+        if matches!(outcome, ReportOutcome::Stored { .. }) {
+            for (domain, ok, failed) in policies {
+                metrics::counter!("tlsrpt_policy_sessions_total", "domain" => domain.clone(), "result" => "successful")
+                    .increment((*ok).max(0) as u64);
+                metrics::counter!("tlsrpt_policy_sessions_total", "domain" => domain.clone(), "result" => "failed")
+                    .increment((*failed).max(0) as u64);
+            }
+        }
+    }
     let outcome = summary.with_receipt(receipt);
     let verdict = outcome.verdict();
     metrics::counter!("tlsrpt_received_bytes_total", "intake" => source.as_str())

@@ -53,7 +53,7 @@ pub struct Submission {
 }
 
 /// Headers of an emailed report that are kept with every report it carried.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct MessageMeta {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tls_report_domain: Option<String>,
@@ -69,7 +69,7 @@ pub struct MessageMeta {
 
 /// A deviation from RFC 8460 that was tolerated. `code` is stable and machine-readable
 /// (e.g. `date-without-offset`), `detail` says where and what.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Warning {
     pub code: String,
     pub detail: String,
@@ -85,7 +85,7 @@ impl Warning {
 }
 
 /// One RFC 8460 §4.4 aggregate report, normalized.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Report {
     pub organization_name: String,
     pub report_id: String,
@@ -113,7 +113,7 @@ impl Report {
 }
 
 /// One element of the `policies` array: the policy applied and the sessions under it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct PolicyResult {
     /// `sts`, `tlsa`, `no-policy-found`, or whatever the sender wrote (kept verbatim).
     pub policy_type: String,
@@ -126,7 +126,7 @@ pub struct PolicyResult {
     pub failure_details: Vec<FailureDetail>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct FailureDetail {
     /// RFC 8460 §4.3 result type or the sender's own (kept verbatim).
     pub result_type: String,

@@ -1,11 +1,12 @@
-//! One-shot commands: `import` and `migrate`.
+//! Commands: `serve`, and the one-shot `import` and `migrate`.
 //!
 //! In: parsed command-line arguments. Out: an exit code (0 success, 1 something was
 //! rejected, 2 usage or I/O error) and lines on stdout/stderr.
 
 pub mod import;
 
-use crate::config::DatabaseArgs;
+use crate::app::{App, AppConfig};
+use crate::config::{DatabaseArgs, ServeArgs};
 use crate::store::Store;
 
 /// `tlsrptd migrate`: opening the store applies pending migrations.
@@ -22,6 +23,30 @@ pub async fn migrate(args: DatabaseArgs) -> i32 {
         Err(e) => {
             eprintln!("tlsrptd migrate: {}: {e}", args.url);
             2
+        }
+    }
+}
+
+/// `tlsrptd serve`: runs until SIGTERM or Ctrl-C, then shuts down gracefully.
+pub async fn serve(args: ServeArgs) -> i32 {
+    crate::telemetry::init_metrics();
+    let config = AppConfig {
+        database_url: args.database.url.clone(),
+        limits: args.limits.limits(),
+        http: args.http.clone(),
+    };
+    let app = match App::build(config).await {
+        Ok(app) => app,
+        Err(e) => {
+            eprintln!("tlsrptd serve: {e}");
+            return 2;
+        }
+    };
+    match app.run(crate::app::shutdown_signal()).await {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("tlsrptd serve: {e}");
+            1
         }
     }
 }

@@ -152,7 +152,7 @@ impl TimeRange {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct DomainOverview {
     pub domain: String,
     pub reports: i64,
@@ -163,13 +163,13 @@ pub struct DomainOverview {
     pub last_report_at: DateTime<Utc>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct FailureCount {
     pub key: Option<String>,
     pub failed_sessions: i64,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct SessionCounts {
     pub key: String,
     pub reports: i64,
@@ -177,7 +177,7 @@ pub struct SessionCounts {
     pub failed_sessions: i64,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct DomainSummary {
     pub domain: String,
     pub reports: i64,
@@ -191,7 +191,7 @@ pub struct DomainSummary {
     pub by_policy_type: Vec<SessionCounts>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct DayCounts {
     pub day: NaiveDate,
     pub successful_sessions: i64,
@@ -205,7 +205,7 @@ pub struct ReportFilter {
     pub range: Option<TimeRange>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct ReportListItem {
     pub id: i64,
     pub organization_name: String,
@@ -220,14 +220,14 @@ pub struct ReportListItem {
     pub warnings: usize,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Page<T> {
     pub items: Vec<T>,
     /// Pass back as `cursor` for the next page; `None` on the last page.
     pub next_cursor: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct StoredReport {
     pub id: i64,
     pub submission_id: i64,
@@ -236,6 +236,7 @@ pub struct StoredReport {
     pub received_at: DateTime<Utc>,
     pub origin: String,
     pub meta: Option<MessageMeta>,
+    #[schema(value_type = Object)]
     pub envelope: serde_json::Value,
     pub report: Report,
 }
@@ -248,7 +249,7 @@ pub struct RawSubmission {
     pub bytes: Vec<u8>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Rejection {
     pub id: i64,
     pub submission_id: i64,

@@ -1,0 +1,298 @@
+//! The running service: binds every listener first (port 0 allowed, so tests spawn the
+//! app on free ports), then serves until told to stop, then shuts down gracefully.
+//!
+//! In: an [`AppConfig`]. Out: an [`App`] whose addresses are known before it runs;
+//! [`App::run`] accepts HTTP(S) connections until the shutdown future resolves, stops
+//! accepting, lets in-flight requests finish within the grace period and returns.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::ConnectInfo;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use rustls_pki_types::CertificateDer;
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+use tower::ServiceExt;
+
+use crate::config::HttpArgs;
+use crate::intake;
+use crate::pipeline::Limits;
+use crate::query;
+use crate::store::{Store, StoreError};
+use crate::tls::{ReloadableCert, TlsError};
+
+/// Time a client has to complete the TLS handshake; a peer that opens a connection and
+/// sends nothing must not hold a connection slot for long.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error("cannot open the store: {0}")]
+    Store(#[from] StoreError),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Tls(#[from] TlsError),
+}
+
+#[derive(Debug, Clone)]
+pub struct AppConfig {
+    pub database_url: String,
+    pub limits: Limits,
+    pub http: HttpArgs,
+}
+
+pub struct App {
+    store: Store,
+    http_listener: TcpListener,
+    http_addr: SocketAddr,
+    tls: Option<(Arc<ReloadableCert>, Arc<rustls::ServerConfig>)>,
+    router: axum::Router,
+    http: HttpArgs,
+}
+
+impl App {
+    /// Opens the store (migrating it), prepares TLS and binds the listeners.
+    pub async fn build(config: AppConfig) -> Result<App, AppError> {
+        let store = Store::open(&config.database_url).await?;
+        let http_listener = TcpListener::bind(config.http.http_listen)
+            .await
+            .map_err(|source| AppError::Bind {
+                addr: config.http.http_listen,
+                source,
+            })?;
+        let http_addr = http_listener
+            .local_addr()
+            .map_err(|source| AppError::Bind {
+                addr: config.http.http_listen,
+                source,
+            })?;
+        let tls = if config.http.http_plain {
+            None
+        } else {
+            let cert = ReloadableCert::load(
+                config.http.tls_cert.as_deref(),
+                config.http.tls_key.as_deref(),
+                &config.http.hostname,
+            )?;
+            if cert.is_self_signed() {
+                tracing::warn!(
+                    hostname = %config.http.hostname,
+                    "no --tls-cert/--tls-key configured: serving HTTPS with a generated self-signed certificate"
+                );
+            }
+            let server_config = cert.server_config(&[b"h2", b"http/1.1"])?;
+            Some((cert, server_config))
+        };
+        let router = router(store.clone(), config.limits.clone(), &config.http);
+        Ok(App {
+            store,
+            http_listener,
+            http_addr,
+            tls,
+            router,
+            http: config.http,
+        })
+    }
+
+    pub fn http_addr(&self) -> SocketAddr {
+        self.http_addr
+    }
+
+    pub fn store(&self) -> Store {
+        self.store.clone()
+    }
+
+    /// The certificate served over HTTPS (`None` with `--http-plain`).
+    pub fn certificate(&self) -> Option<CertificateDer<'static>> {
+        self.tls.as_ref().and_then(|(cert, _)| cert.leaf_der())
+    }
+
+    /// Serves until `shutdown` resolves, then drains in-flight requests for at most the
+    /// configured grace period.
+    pub async fn run(self, shutdown: impl Future<Output = ()> + Send) -> Result<(), AppError> {
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        tracing::info!(addr = %self.http_addr, scheme, "HTTP listener ready");
+        let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+        let builder = Arc::new(auto::Builder::new(TokioExecutor::new()));
+        let connections = Arc::new(Semaphore::new(self.http.max_connections.max(1)));
+        let acceptor = self
+            .tls
+            .as_ref()
+            .map(|(_, config)| tokio_rustls::TlsAcceptor::from(config.clone()));
+        let mut reload = reload_signal();
+        tokio::pin!(shutdown);
+        loop {
+            let accept = async {
+                let permit = connections.clone().acquire_owned().await;
+                (permit, self.http_listener.accept().await)
+            };
+            let (permit, accepted) = tokio::select! {
+                _ = &mut shutdown => break,
+                _ = reload.recv() => {
+                    if let Some((cert, _)) = &self.tls {
+                        match cert.reload() {
+                            Ok(true) => tracing::info!("TLS certificate reloaded"),
+                            Ok(false) => tracing::info!("SIGHUP: self-signed certificate, nothing to reload"),
+                            Err(e) => tracing::error!(error = %e, "TLS certificate reload failed; keeping the old one"),
+                        }
+                    }
+                    continue;
+                }
+                accepted = accept => accepted,
+            };
+            let Ok(permit) = permit else { break };
+            let (stream, peer) = match accepted {
+                Ok(accepted) => accepted,
+                Err(e) => {
+                    // Out of file descriptors and similar: back off instead of spinning.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            };
+            let _ = stream.set_nodelay(true);
+            let router = self.router.clone();
+            let service = hyper::service::service_fn(
+                move |mut request: hyper::Request<hyper::body::Incoming>| {
+                    request.extensions_mut().insert(ConnectInfo(peer));
+                    router.clone().oneshot(request)
+                },
+            );
+            let builder = builder.clone();
+            let watcher = graceful.watcher();
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                let _permit = permit;
+                match acceptor {
+                    Some(acceptor) => {
+                        let tls =
+                            match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream))
+                                .await
+                            {
+                                Ok(Ok(tls)) => tls,
+                                Ok(Err(e)) => {
+                                    tracing::debug!(%peer, error = %e, "TLS handshake failed");
+                                    return;
+                                }
+                                Err(_) => {
+                                    tracing::debug!(%peer, "TLS handshake timed out");
+                                    return;
+                                }
+                            };
+                        let conn = builder
+                            .serve_connection(TokioIo::new(tls), service)
+                            .into_owned();
+                        if let Err(e) = watcher.watch(conn).await {
+                            tracing::debug!(%peer, error = %e, "connection ended with an error");
+                        }
+                    }
+                    None => {
+                        let conn = builder
+                            .serve_connection(TokioIo::new(stream), service)
+                            .into_owned();
+                        if let Err(e) = watcher.watch(conn).await {
+                            tracing::debug!(%peer, error = %e, "connection ended with an error");
+                        }
+                    }
+                }
+            });
+        }
+        drop(self.http_listener);
+        tracing::info!(grace = ?self.http.shutdown_grace, "shutting down: finishing in-flight requests");
+        tokio::select! {
+            _ = graceful.shutdown() => tracing::info!("all connections closed"),
+            _ = tokio::time::sleep(self.http.shutdown_grace) => {
+                tracing::warn!("grace period over; closing the remaining connections");
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Every HTTP route: RFC 8460 intake, the query API, health and metrics, wrapped in
+/// request ids, request logs and request metrics.
+fn router(store: Store, limits: Limits, http: &HttpArgs) -> axum::Router {
+    use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+    let request_id = axum::http::HeaderName::from_static("x-request-id");
+    axum::Router::new()
+        .merge(intake::http::router(store.clone(), limits, http))
+        .nest(
+            "/api/v1",
+            query::api::router(store.clone(), http.api_token.clone()),
+        )
+        .merge(query::ops::router(store))
+        .layer(axum::middleware::from_fn(crate::telemetry::http_metrics))
+        .layer(
+            tower::ServiceBuilder::new()
+                .layer(SetRequestIdLayer::new(request_id.clone(), MakeRequestUuid))
+                .layer(crate::telemetry::trace_layer())
+                .layer(PropagateRequestIdLayer::new(request_id)),
+        )
+}
+
+/// SIGHUP on Unix (certificate reload); never fires elsewhere.
+fn reload_signal() -> ReloadSignal {
+    #[cfg(unix)]
+    {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
+            Ok(signal) => ReloadSignal(Some(signal)),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for SIGHUP; certificate reload disabled");
+                ReloadSignal(None)
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        ReloadSignal(None)
+    }
+}
+
+struct ReloadSignal(
+    #[cfg(unix)] Option<tokio::signal::unix::Signal>,
+    #[cfg(not(unix))] Option<()>,
+);
+
+impl ReloadSignal {
+    async fn recv(&mut self) {
+        #[cfg(unix)]
+        if let Some(signal) = &mut self.0 {
+            if signal.recv().await.is_some() {
+                return;
+            }
+        }
+        std::future::pending::<()>().await
+    }
+}
+
+/// Resolves on SIGTERM or Ctrl-C.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => tracing::info!("Ctrl-C received"),
+        _ = terminate => tracing::info!("SIGTERM received"),
+    }
+}

@@ -1,0 +1,7 @@
+//! The read side: answers from the store only, never from intake code.
+//!
+//! In: HTTP requests. Out: the JSON API ([`api`]) and the operational endpoints
+//! ([`ops`]: health, readiness, Prometheus metrics).
+
+pub mod api;
+pub mod ops;
