@@ -264,10 +264,10 @@ struct ReloadSignal(
 impl ReloadSignal {
     async fn recv(&mut self) {
         #[cfg(unix)]
-        if let Some(signal) = &mut self.0 {
-            if signal.recv().await.is_some() {
-                return;
-            }
+        if let Some(signal) = &mut self.0
+            && signal.recv().await.is_some()
+        {
+            return;
         }
         std::future::pending::<()>().await
     }

@@ -100,11 +100,14 @@ pub async fn http_metrics(request: Request, next: Next) -> Response {
     response
 }
 
-/// Request logs: one span per request carrying the request id, one line per response.
-pub fn trace_layer() -> tower_http::trace::TraceLayer<
+type MakeSpan = fn(&axum::http::Request<axum::body::Body>) -> tracing::Span;
+type TraceLayer = tower_http::trace::TraceLayer<
     tower_http::classify::SharedClassifier<tower_http::classify::ServerErrorsAsFailures>,
-    fn(&axum::http::Request<axum::body::Body>) -> tracing::Span,
-> {
+    MakeSpan,
+>;
+
+/// Request logs: one span per request carrying the request id, one line per response.
+pub fn trace_layer() -> TraceLayer {
     fn make_span(request: &axum::http::Request<axum::body::Body>) -> tracing::Span {
         let request_id = request
             .headers()
@@ -119,6 +122,6 @@ pub fn trace_layer() -> tower_http::trace::TraceLayer<
         )
     }
     tower_http::trace::TraceLayer::new_for_http()
-        .make_span_with(make_span as fn(&axum::http::Request<axum::body::Body>) -> tracing::Span)
+        .make_span_with(make_span as MakeSpan)
         .on_response(tower_http::trace::DefaultOnResponse::new().level(tracing::Level::INFO))
 }

@@ -171,3 +171,121 @@ pub fn corpus_dir() -> Option<std::path::PathBuf> {
         None
     }
 }
+
+/// The app spawned on port 0 over real TLS, with a client that trusts its certificate.
+pub struct TestApp {
+    pub addr: std::net::SocketAddr,
+    pub base: String,
+    pub client: reqwest::Client,
+    pub database_url: String,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    pub handle: Option<tokio::task::JoinHandle<Result<(), tlsrptd::app::AppError>>>,
+    _dir: Option<TempDir>,
+}
+
+pub fn http_args() -> tlsrptd::config::HttpArgs {
+    tlsrptd::config::HttpArgs {
+        http_listen: "127.0.0.1:0".parse().unwrap(),
+        tls_cert: None,
+        tls_key: None,
+        http_plain: false,
+        api_token: None,
+        max_body_bytes: 10 * 1024 * 1024,
+        body_timeout: std::time::Duration::from_secs(30),
+        rate_limit: 0,
+        rate_burst: 0,
+        max_connections: 1024,
+        shutdown_grace: std::time::Duration::from_secs(10),
+        hostname: "localhost".to_owned(),
+    }
+}
+
+/// Which database a test app runs on.
+#[derive(Clone, Copy, Debug)]
+pub enum Db {
+    Sqlite,
+    Postgres,
+}
+
+pub async fn spawn_app(db: Db, tweak: impl FnOnce(&mut tlsrptd::app::AppConfig)) -> TestApp {
+    let (database_url, dir) = match db {
+        Db::Sqlite => {
+            let dir = tempfile::tempdir().unwrap();
+            (sqlite_url(&dir), Some(dir))
+        }
+        Db::Postgres => (postgres_url().await, None),
+    };
+    let mut config = tlsrptd::app::AppConfig {
+        database_url: database_url.clone(),
+        limits: Limits::default(),
+        http: http_args(),
+    };
+    tweak(&mut config);
+    let app = tlsrptd::app::App::build(config).await.expect("app builds");
+    let addr = app.http_addr();
+    let cert = app.certificate().expect("TLS certificate");
+    let _ = tlsrptd::tls::crypto_provider();
+    let client = reqwest::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_der(cert.as_ref()).unwrap())
+        .resolve("localhost", addr)
+        .build()
+        .unwrap();
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let handle = tokio::spawn(app.run(async move {
+        let _ = rx.await;
+    }));
+    TestApp {
+        addr,
+        base: format!("https://localhost:{}", addr.port()),
+        client,
+        database_url,
+        shutdown: Some(tx),
+        handle: Some(handle),
+        _dir: dir,
+    }
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub async fn post_report(&self, body: Vec<u8>, content_type: &str) -> (u16, serde_json::Value) {
+        let response = self
+            .client
+            .post(self.url("/v1/reports"))
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+            .await
+            .expect("POST /v1/reports");
+        let status = response.status().as_u16();
+        let json = response.json().await.unwrap_or(serde_json::Value::Null);
+        (status, json)
+    }
+
+    pub async fn get_json(&self, path: &str) -> (u16, serde_json::Value) {
+        let response = self.client.get(self.url(path)).send().await.expect("GET");
+        let status = response.status().as_u16();
+        (
+            status,
+            response.json().await.unwrap_or(serde_json::Value::Null),
+        )
+    }
+
+    /// Signals shutdown and waits for `run` to return.
+    pub async fn stop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(handle) = self.handle.take() {
+            handle.await.expect("app task").expect("app run");
+        }
+    }
+
+    pub fn trigger_shutdown(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}

@@ -4,6 +4,7 @@
 
 mod corpus;
 mod helpers;
+mod http;
 mod import;
 mod migrations;
 mod store_contract;
