@@ -175,6 +175,8 @@ pub fn corpus_dir() -> Option<std::path::PathBuf> {
 /// The app spawned on port 0 over real TLS, with a client that trusts its certificate.
 pub struct TestApp {
     pub addr: std::net::SocketAddr,
+    pub smtp_addr: Option<std::net::SocketAddr>,
+    pub certificate: Vec<u8>,
     pub base: String,
     pub client: reqwest::Client,
     pub database_url: String,
@@ -200,6 +202,27 @@ pub fn http_args() -> tlsrptd::config::HttpArgs {
     }
 }
 
+/// SMTP settings for tests: disabled unless a test turns it on.
+pub fn smtp_args() -> tlsrptd::config::SmtpArgs {
+    tlsrptd::config::SmtpArgs {
+        smtp_listen: "127.0.0.1:0".parse().unwrap(),
+        no_smtp: true,
+        smtp_recipients: vec![
+            "tlsrpt@reports.example.com".into(),
+            "*@tlsrpt.example.net".into(),
+        ],
+        smtp_require_tls: false,
+        smtp_max_message_bytes: 10 * 1024 * 1024,
+        smtp_max_recipients: 100,
+        smtp_max_errors: 10,
+        smtp_idle_timeout: std::time::Duration::from_secs(300),
+        smtp_session_lifetime: std::time::Duration::from_secs(900),
+        smtp_max_connections: 100,
+        dkim: tlsrptd::config::DkimModeArg::Off,
+        dkim_nameserver: None,
+    }
+}
+
 /// Which database a test app runs on.
 #[derive(Clone, Copy, Debug)]
 pub enum Db {
@@ -219,10 +242,12 @@ pub async fn spawn_app(db: Db, tweak: impl FnOnce(&mut tlsrptd::app::AppConfig))
         database_url: database_url.clone(),
         limits: Limits::default(),
         http: http_args(),
+        smtp: smtp_args(),
     };
     tweak(&mut config);
     let app = tlsrptd::app::App::build(config).await.expect("app builds");
     let addr = app.http_addr();
+    let smtp_addr = app.smtp_addr();
     let cert = app.certificate().expect("TLS certificate");
     let _ = tlsrptd::tls::crypto_provider();
     let client = reqwest::Client::builder()
@@ -236,6 +261,8 @@ pub async fn spawn_app(db: Db, tweak: impl FnOnce(&mut tlsrptd::app::AppConfig))
     }));
     TestApp {
         addr,
+        smtp_addr,
+        certificate: cert.as_ref().to_vec(),
         base: format!("https://localhost:{}", addr.port()),
         client,
         database_url,

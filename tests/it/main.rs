@@ -3,8 +3,11 @@
 //! is set, run by `.ci/run` with `--ignored postgres`), migrations and the corpus.
 
 mod corpus;
+mod dkim;
+mod dns;
 mod helpers;
 mod http;
 mod import;
 mod migrations;
+mod smtp;
 mod store_contract;
