@@ -517,8 +517,8 @@ async fn write_batch(
         }),
     };
     let result = match writer {
-        WriterConn::Sqlite(c) => sqlite::write_batch(&mut **c, submissions).await,
-        WriterConn::Postgres(c) => postgres::write_batch(&mut **c, submissions).await,
+        WriterConn::Sqlite(c) => sqlite::write_batch(c, submissions).await,
+        WriterConn::Postgres(c) => postgres::write_batch(c, submissions).await,
     };
     if result.is_err() {
         // Do not keep a connection that may be broken; the next batch takes a fresh one.
