@@ -29,7 +29,11 @@ pub(super) async fn connect(url: &str) -> Result<SqlitePool, StoreError> {
         // A batch of 512 submissions touches several MiB of pages; with SQLite's 2 MiB
         // default the writer spills to the WAL mid-transaction. 16 MiB per connection
         // keeps a batch in cache and the process well under 100 MB.
-        .pragma("cache_size", "-16384");
+        .pragma("cache_size", "-16384")
+        // Checkpoint every ~40 MiB of WAL instead of SQLite's 4 MiB: index pages that many
+        // commits touch are copied back once instead of once per few batches, which
+        // measured as ~30% of the writer's time under sustained intake.
+        .pragma("wal_autocheckpoint", "10000");
     let pool = SqlitePoolOptions::new()
         .max_connections(POOL_SIZE)
         .connect_with(options)
