@@ -731,7 +731,12 @@ struct OverviewPage {
     rows: Vec<DomainRow>,
     columns: Vec<SortLink>,
     failing: usize,
+    /// `Host` of the request (with port), for the HTTPS reporting URL.
     host: String,
+    /// `Host` without the port, for the `mailto:` address.
+    mail_host: String,
+    /// Whether any report is stored at all (outside the range too).
+    has_any: bool,
 }
 
 const SORT_KEYS: &[(&str, &str)] = &[
@@ -836,6 +841,14 @@ async fn overview(
         .map(short)
         .unwrap_or_else(|| "reports.example.com".to_owned());
     let failing = rows.iter().filter(|r| r.failed > 0).count();
+    let mail_host = strip_port(&host).to_owned();
+    let has_any = !rows.is_empty()
+        || !state
+            .store
+            .list_reports(&ReportFilter::default(), 1, None)
+            .await?
+            .items
+            .is_empty();
     Ok(render(&OverviewPage {
         ctx: Ctx::page(
             "Overview".to_owned(),
@@ -849,7 +862,23 @@ async fn overview(
         columns,
         failing,
         host,
+        mail_host,
+        has_any,
     }))
+}
+
+/// `host:port` -> `host` (`[::1]:8080` -> `[::1]`); anything else unchanged.
+fn strip_port(host: &str) -> &str {
+    match host.rsplit_once(':') {
+        Some((name, port))
+            if !port.is_empty()
+                && port.bytes().all(|b| b.is_ascii_digit())
+                && (!name.contains(':') || name.ends_with(']')) =>
+        {
+            name
+        }
+        _ => host,
+    }
 }
 
 // ------------------------------------------------------------------ domain page
@@ -1617,6 +1646,17 @@ mod tests {
         assert_eq!(mode, "enforce");
         assert_eq!(mx, ["mx1.example.com", "*.example.net"]);
         assert!(max_age.starts_with("604800 s (7.0 days)"));
+    }
+
+    #[test]
+    fn ports_are_stripped_for_mail() {
+        assert_eq!(
+            strip_port("reports.example.com:8443"),
+            "reports.example.com"
+        );
+        assert_eq!(strip_port("reports.example.com"), "reports.example.com");
+        assert_eq!(strip_port("[::1]:8080"), "[::1]");
+        assert_eq!(strip_port("[::1]"), "[::1]");
     }
 
     #[test]

@@ -127,6 +127,31 @@ async fn dashboard_empty_state_explains_dns_and_first_report() {
     assert!(body.contains("/v1/reports"));
     assert!(body.contains("curl"));
     assert!(body.contains("tlsrptd import"));
+    assert!(
+        body.contains(&format!(
+            "mailto:tlsrpt@localhost,https://localhost:{}/v1/reports",
+            app.addr.port()
+        )),
+        "{body}"
+    );
+    // With reports stored but none in the range, the page says so instead.
+    let (status, json) = app
+        .post_report(
+            report_json(
+                "old.example",
+                "old-1",
+                day_ago(200),
+                &[("old.example", "sts", 1, 0, &[])],
+            ),
+            "application/tlsrpt+json",
+        )
+        .await;
+    assert_eq!(status, 201, "{json}");
+    let (_, body) = get_text(&app, "/?days=7").await;
+    assert!(body.contains("id=\"empty-range\""), "{body}");
+    assert!(!body.contains("id=\"empty-state\""));
+    let (_, body) = get_text(&app, "/?days=365").await;
+    assert!(body.contains("data-domain=\"old.example\""));
     app.stop().await;
 }
 
