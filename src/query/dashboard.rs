@@ -939,6 +939,8 @@ pub fn explain_result_type(result_type: &str) -> (&'static str, &'static str) {
 
 struct ResultRow {
     result_type: String,
+    /// First and last day with this failure among the scanned reports.
+    seen: String,
     known: bool,
     failed: i64,
     share: String,
@@ -994,6 +996,40 @@ struct DomainPage {
     policies: Vec<PolicySeen>,
     policies_scanned: usize,
     reports_href: String,
+    verdict: String,
+}
+
+/// One sentence on the state of the domain in the range.
+fn verdict(summary: &DomainSummary) -> String {
+    let sessions = summary
+        .successful_sessions
+        .saturating_add(summary.failed_sessions);
+    if sessions == 0 {
+        return "No sessions reported in this range.".to_owned();
+    }
+    if summary.failed_sessions == 0 {
+        return format!(
+            "Healthy: all {sessions} reported sessions to your mail servers used TLS successfully."
+        );
+    }
+    let top = summary
+        .by_result_type
+        .iter()
+        .max_by_key(|r| r.failed_sessions)
+        .and_then(|r| r.key.as_deref());
+    match top {
+        Some(rt) => format!(
+            "{} of {sessions} sessions failed ({}); the most common cause is {}. See below for what it means and how to fix it.",
+            summary.failed_sessions,
+            pct(summary.failure_rate),
+            short(rt)
+        ),
+        None => format!(
+            "{} of {sessions} sessions failed ({}); the reporters gave no failure details.",
+            summary.failed_sessions,
+            pct(summary.failure_rate)
+        ),
+    }
 }
 
 fn session_rows(
@@ -1040,7 +1076,7 @@ async fn domain_page(
         .domain_summary(&domain, range.time_range())
         .await?;
     let days = state.store.timeseries(&domain, range.time_range()).await?;
-    let policies = policies_seen(&state.store, &domain, &range).await?;
+    let scan = scan_reports(&state.store, &domain, &range).await?;
     let total_failed = summary.failed_sessions.max(0);
     let by_result = summary
         .by_result_type
@@ -1049,6 +1085,17 @@ async fn domain_page(
             let rt = r.key.clone().unwrap_or_else(|| "(not reported)".to_owned());
             let (meaning, fix) = explain_result_type(&rt);
             ResultRow {
+                seen: scan
+                    .failures_seen
+                    .get(&rt)
+                    .map(|(first, last)| {
+                        if first == last {
+                            format!("reported for {first}")
+                        } else {
+                            format!("reported from {first} to {last}")
+                        }
+                    })
+                    .unwrap_or_default(),
                 known: crate::report::KNOWN_RESULT_TYPES.contains(&rt.as_str()),
                 result_type: short(&rt),
                 failed: r.failed_sessions,
@@ -1100,8 +1147,9 @@ async fn domain_page(
         by_policy,
         by_mx: count_rows(&summary.by_receiving_mx),
         by_ip: count_rows(&summary.by_sending_ip),
-        policies_scanned: policies.1,
-        policies: policies.0,
+        verdict: verdict(&summary),
+        policies_scanned: scan.scanned,
+        policies: scan.policies,
         domain,
     }))
 }
@@ -1131,14 +1179,19 @@ fn parse_policy_lines(lines: &[String]) -> (String, Vec<String>, String) {
     (mode, mx, max_age)
 }
 
+/// What the domain page reads from the reports themselves.
+struct Scan {
+    policies: Vec<PolicySeen>,
+    /// Reports read (the most recent [`POLICY_SCAN`] of the range).
+    scanned: usize,
+    /// Result type -> first and last UTC day a report with that failure starts on.
+    failures_seen: BTreeMap<String, (NaiveDate, NaiveDate)>,
+}
+
 /// The distinct policies reported for `domain` in the most recent [`POLICY_SCAN`] reports
-/// of the range, with first and last report dates. Returns the policies and how many
-/// reports were scanned.
-async fn policies_seen(
-    store: &Store,
-    domain: &str,
-    range: &Range,
-) -> Result<(Vec<PolicySeen>, usize), StoreError> {
+/// of the range, with the first and last UTC day of the reports that carried each, and
+/// the days each result type was first and last reported.
+async fn scan_reports(store: &Store, domain: &str, range: &Range) -> Result<Scan, StoreError> {
     let filter = ReportFilter {
         domain: Some(domain.to_owned()),
         organization: None,
@@ -1149,6 +1202,7 @@ async fn policies_seen(
     type Key = (String, Vec<String>);
     type Seen = (DateTime<Utc>, DateTime<Utc>, usize);
     let mut seen: BTreeMap<Key, Seen> = BTreeMap::new();
+    let mut failures_seen: BTreeMap<String, (NaiveDate, NaiveDate)> = BTreeMap::new();
     for item in &page.items {
         let Some(stored) = store.get_report(item.id).await? else {
             continue;
@@ -1165,12 +1219,23 @@ async fn policies_seen(
                 .collect();
             let entry = seen.entry((policy.policy_type.clone(), lines)).or_insert((
                 report.start,
-                report.end,
+                report.start,
                 0,
             ));
             entry.0 = entry.0.min(report.start);
-            entry.1 = entry.1.max(report.end);
+            entry.1 = entry.1.max(report.start);
             entry.2 += 1;
+            let day = report.start.date_naive();
+            for detail in &policy.failure_details {
+                if detail.failed_session_count <= 0 {
+                    continue;
+                }
+                let e = failures_seen
+                    .entry(detail.result_type.clone())
+                    .or_insert((day, day));
+                e.0 = e.0.min(day);
+                e.1 = e.1.max(day);
+            }
         }
     }
     let mut out: Vec<PolicySeen> = seen
@@ -1198,7 +1263,11 @@ async fn policies_seen(
         })
         .collect();
     out.sort_by(|a, b| b.last_seen.cmp(&a.last_seen));
-    Ok((out, page.items.len()))
+    Ok(Scan {
+        policies: out,
+        scanned: page.items.len(),
+        failures_seen,
+    })
 }
 
 // ------------------------------------------------------------------ reports
@@ -1331,6 +1400,7 @@ struct ReportPage {
     peer: String,
     origin: String,
     dkim: Option<String>,
+    envelope: String,
     meta: Vec<(&'static str, String)>,
     warnings: Vec<(String, String)>,
     policies: Vec<PolicyView>,
@@ -1465,6 +1535,7 @@ async fn report_page(
         peer: opt(&stored.peer),
         origin: stored.origin.clone(),
         dkim,
+        envelope: serde_json::to_string_pretty(&stored.envelope).unwrap_or_default(),
         meta,
         warnings: r
             .warnings

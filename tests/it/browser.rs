@@ -572,6 +572,20 @@ async fn browser_overview_and_domain_page_show_the_api_numbers() {
         explanation.contains("Renew the MX certificate"),
         "{explanation}"
     );
+    assert!(
+        explanation.contains(&format!("reported for {}", date(day_ago(3)))),
+        "since when: {explanation}"
+    );
+    let verdict = browser.text_of("#verdict").await;
+    let total = summary["successful_sessions"].as_i64().unwrap()
+        + summary["failed_sessions"].as_i64().unwrap();
+    assert!(
+        verdict.contains(&format!(
+            "{} of {total} sessions failed",
+            summary["failed_sessions"]
+        )) && verdict.contains("certificate-expired"),
+        "{verdict}"
+    );
     let explanation = browser
         .text_of("#by-result-type li[data-key=\"sts-policy-fetch-error\"]")
         .await;
