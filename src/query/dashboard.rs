@@ -386,9 +386,10 @@ impl Range {
                 }
                 (first, last) => {
                     let last = last.flatten().unwrap_or(today);
-                    let first = first
-                        .flatten()
-                        .unwrap_or_else(|| last - Days::new(u64::from(DEFAULT_DAYS - 1)));
+                    let first = first.flatten().unwrap_or_else(|| {
+                        last.checked_sub_days(Days::new(u64::from(DEFAULT_DAYS - 1)))
+                            .unwrap_or(NaiveDate::MIN)
+                    });
                     if first > last {
                         error = Some("The start date is after the end date.".to_owned());
                     } else if (last - first).num_days() >= i64::from(MAX_DAYS) {
@@ -412,8 +413,12 @@ impl Range {
             .and_then(|d| d.parse::<u32>().ok())
             .filter(|d| (1..=MAX_DAYS).contains(d))
             .unwrap_or(DEFAULT_DAYS);
-        let first = today - Days::new(u64::from(days - 1));
-        let end = today + Days::new(1);
+        let first = today
+            .checked_sub_days(Days::new(u64::from(days - 1)))
+            .unwrap_or(NaiveDate::MIN);
+        let end = today
+            .checked_add_days(Days::new(1))
+            .unwrap_or(NaiveDate::MAX);
         Range {
             from: midnight(first),
             to: midnight(end),
@@ -1702,6 +1707,19 @@ mod tests {
         });
         assert!(r.error.is_some());
         assert_eq!(r.qs, "days=30");
+        // Extreme dates give an error or a range, never a panic.
+        for (from, to) in [
+            (None, Some("+262142-12-31")),
+            (Some("-262143-01-01"), None),
+            (None, Some("0001-01-01")),
+            (Some("not-a-date"), Some("2024-01-01")),
+        ] {
+            let _ = Range::from_params(&Params {
+                from: from.map(str::to_owned),
+                to: to.map(str::to_owned),
+                ..Params::default()
+            });
+        }
     }
 
     #[test]
