@@ -276,6 +276,21 @@ impl Browser {
         }
     }
 
+    /// Presses one key (a WebDriver key code such as `\u{E004}` for Tab).
+    async fn press(&self, key: &str) {
+        self.cmd(
+            reqwest::Method::POST,
+            "/actions",
+            Some(
+                json!({"actions": [{"type": "key", "id": "keyboard", "actions": [
+                    {"type": "keyDown", "value": key},
+                    {"type": "keyUp", "value": key}
+                ]}]}),
+            ),
+        )
+        .await;
+    }
+
     async fn window(&self, width: u32, height: u32) {
         self.cmd(
             reqwest::Method::POST,
@@ -479,8 +494,53 @@ async fn browser_overview_and_domain_page_show_the_api_numbers() {
     );
     browser.screenshot("overview").await;
     browser.window(390, 844).await;
+    assert_eq!(
+        browser
+            .script("return document.documentElement.scrollWidth <= window.innerWidth")
+            .await,
+        json!(true),
+        "the overview fits a phone's width"
+    );
     browser.screenshot("overview-phone").await;
     browser.window(1280, 1400).await;
+
+    // Keyboard only: Tab reaches the skip link first, then the first domain; Enter opens it.
+    browser.goto(&app.url(&format!("/?{range}"))).await;
+    browser.find("table#domains").await;
+    browser.press("\u{E004}").await;
+    assert_eq!(
+        browser
+            .script("return document.activeElement.className")
+            .await,
+        json!("skip")
+    );
+    let mut reached = false;
+    for _ in 0..40 {
+        browser.press("\u{E004}").await;
+        let focused = browser
+            .script("return document.activeElement.classList.contains('domain-link') ? document.activeElement.textContent : null")
+            .await;
+        if focused == json!("example.org") {
+            reached = true;
+            break;
+        }
+    }
+    assert!(reached, "Tab never reached the first domain link");
+    browser.press("\u{E007}").await;
+    browser.wait_for_url("/domains/example.org").await;
+    browser.find("svg#chart-sessions").await;
+    browser.window(390, 844).await;
+    assert_eq!(
+        browser
+            .script("return document.documentElement.scrollWidth <= window.innerWidth")
+            .await,
+        json!(true),
+        "the domain page fits a phone's width"
+    );
+    browser.screenshot("domain-phone").await;
+    browser.window(1280, 1400).await;
+    browser.goto(&app.url(&format!("/?{range}"))).await;
+    browser.find("table#domains").await;
 
     // Sorting by domain keeps failing domains first and is bookmarkable.
     browser.click("th[aria-sort] a[href*='sort=domain']").await;
