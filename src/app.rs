@@ -18,8 +18,11 @@ use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tower::ServiceExt;
 
-use crate::config::HttpArgs;
+use crate::config::{DkimModeArg, HttpArgs, SmtpArgs};
 use crate::intake;
+use crate::intake::smtp::dkim::{DkimMode, DkimVerifier};
+use crate::intake::smtp::server::SmtpContext;
+use crate::intake::smtp::{RecipientMatcher, SessionConfig};
 use crate::pipeline::Limits;
 use crate::query;
 use crate::store::{Store, StoreError};
@@ -40,6 +43,10 @@ pub enum AppError {
     },
     #[error(transparent)]
     Tls(#[from] TlsError),
+    #[error("--smtp-recipient: {0}")]
+    Recipients(String),
+    #[error("DKIM resolver: {0}")]
+    Dkim(String),
 }
 
 #[derive(Debug, Clone)]
@@ -47,6 +54,7 @@ pub struct AppConfig {
     pub database_url: String,
     pub limits: Limits,
     pub http: HttpArgs,
+    pub smtp: SmtpArgs,
 }
 
 pub struct App {
@@ -56,6 +64,7 @@ pub struct App {
     tls: Option<(Arc<ReloadableCert>, Arc<rustls::ServerConfig>)>,
     router: axum::Router,
     http: HttpArgs,
+    smtp: Option<(TcpListener, SocketAddr, Arc<SmtpContext>)>,
 }
 
 impl App {
@@ -92,6 +101,11 @@ impl App {
             Some((cert, server_config))
         };
         let router = router(store.clone(), config.limits.clone(), &config.http);
+        let smtp = if config.smtp.no_smtp {
+            None
+        } else {
+            Some(bind_smtp(&config, &store, tls.as_ref().map(|(cert, _)| cert)).await?)
+        };
         Ok(App {
             store,
             http_listener,
@@ -99,7 +113,13 @@ impl App {
             tls,
             router,
             http: config.http,
+            smtp,
         })
+    }
+
+    /// Address of the SMTP listener (`None` with `--no-smtp`).
+    pub fn smtp_addr(&self) -> Option<SocketAddr> {
+        self.smtp.as_ref().map(|(_, addr, _)| *addr)
     }
 
     pub fn http_addr(&self) -> SocketAddr {
@@ -128,6 +148,15 @@ impl App {
             .as_ref()
             .map(|(_, config)| tokio_rustls::TlsAcceptor::from(config.clone()));
         let mut reload = reload_signal();
+        let (smtp_stop, smtp_stopped) = tokio::sync::watch::channel(false);
+        let smtp_task = self.smtp.map(|(listener, addr, context)| {
+            tracing::info!(%addr, "SMTP listener ready");
+            tokio::spawn(crate::intake::smtp::server::serve(
+                listener,
+                context,
+                smtp_stopped,
+            ))
+        });
         tokio::pin!(shutdown);
         loop {
             let accept = async {
@@ -206,15 +235,80 @@ impl App {
             });
         }
         drop(self.http_listener);
+        // SMTP sessions get 421 now; their in-flight deliveries finish first.
+        let _ = smtp_stop.send(true);
         tracing::info!(grace = ?self.http.shutdown_grace, "shutting down: finishing in-flight requests");
+        let drain = async {
+            graceful.shutdown().await;
+            if let Some(task) = smtp_task {
+                let _ = task.await;
+            }
+        };
         tokio::select! {
-            _ = graceful.shutdown() => tracing::info!("all connections closed"),
+            _ = drain => tracing::info!("all connections closed"),
             _ = tokio::time::sleep(self.http.shutdown_grace) => {
                 tracing::warn!("grace period over; closing the remaining connections");
             }
         }
         Ok(())
     }
+}
+
+async fn bind_smtp(
+    config: &AppConfig,
+    store: &Store,
+    cert: Option<&Arc<ReloadableCert>>,
+) -> Result<(TcpListener, SocketAddr, Arc<SmtpContext>), AppError> {
+    let smtp = &config.smtp;
+    let listener = TcpListener::bind(smtp.smtp_listen)
+        .await
+        .map_err(|source| AppError::Bind {
+            addr: smtp.smtp_listen,
+            source,
+        })?;
+    let addr = listener.local_addr().map_err(|source| AppError::Bind {
+        addr: smtp.smtp_listen,
+        source,
+    })?;
+    let recipients = RecipientMatcher::new(&smtp.smtp_recipients)
+        .map_err(|e| AppError::Recipients(e.to_string()))?;
+    if smtp.smtp_recipients.is_empty() {
+        tracing::warn!("no --smtp-recipient configured: every RCPT TO will be refused with 550");
+    }
+    let mut session = SessionConfig::new(config.http.hostname.clone(), recipients);
+    session.max_message_size = smtp.smtp_max_message_bytes;
+    session.max_recipients = smtp.smtp_max_recipients;
+    session.max_errors = smtp.smtp_max_errors;
+    session.require_tls = smtp.smtp_require_tls;
+    // STARTTLS reuses the HTTPS certificate (and its SIGHUP reloads); SMTP has no ALPN.
+    let tls = match cert {
+        Some(cert) => Some(tokio_rustls::TlsAcceptor::from(cert.server_config(&[])?)),
+        None => None,
+    };
+    let dkim_mode = match smtp.dkim {
+        DkimModeArg::Enforce => DkimMode::Enforce,
+        DkimModeArg::Record => DkimMode::Record,
+        DkimModeArg::Off => DkimMode::Off,
+    };
+    let dkim = match (dkim_mode, smtp.dkim_nameserver) {
+        (DkimMode::Off, _) => None,
+        (_, Some(ns)) => {
+            Some(DkimVerifier::with_nameserver(ns).map_err(|e| AppError::Dkim(e.to_string()))?)
+        }
+        (_, None) => Some(DkimVerifier::system().map_err(|e| AppError::Dkim(e.to_string()))?),
+    };
+    let context = SmtpContext {
+        session,
+        store: store.clone(),
+        limits: config.limits.clone(),
+        tls,
+        idle_timeout: smtp.smtp_idle_timeout,
+        session_lifetime: smtp.smtp_session_lifetime,
+        max_connections: smtp.smtp_max_connections,
+        dkim_mode,
+        dkim,
+    };
+    Ok((listener, addr, Arc::new(context)))
 }
 
 /// Every HTTP route: RFC 8460 intake, the query API, health and metrics, wrapped in

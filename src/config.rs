@@ -128,6 +128,63 @@ pub struct ServeArgs {
     pub limits: LimitArgs,
     #[command(flatten)]
     pub http: HttpArgs,
+    #[command(flatten)]
+    pub smtp: SmtpArgs,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DkimModeArg {
+    /// Reports without a valid, aligned DKIM signature are quarantined (RFC 8460 §3).
+    Enforce,
+    /// Such reports are stored and flagged with a warning.
+    Record,
+    /// DKIM is not checked.
+    Off,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct SmtpArgs {
+    /// Address of the SMTP listener (receive-only, never relays).
+    #[arg(long, env = "TLSRPT_SMTP_LISTEN", default_value = "127.0.0.1:2525")]
+    pub smtp_listen: SocketAddr,
+    /// Do not start the SMTP listener.
+    #[arg(long, env = "TLSRPT_NO_SMTP")]
+    pub no_smtp: bool,
+    /// Accepted recipient: an address (`tlsrpt@example.com`) or a domain pattern
+    /// (`*@reports.example.com`). Repeat or separate with commas. Others get 550 5.1.1.
+    #[arg(
+        long = "smtp-recipient",
+        env = "TLSRPT_SMTP_RECIPIENTS",
+        value_delimiter = ','
+    )]
+    pub smtp_recipients: Vec<String>,
+    /// Refuse MAIL until the client has issued STARTTLS.
+    #[arg(long, env = "TLSRPT_SMTP_REQUIRE_TLS")]
+    pub smtp_require_tls: bool,
+    /// Largest message accepted, in bytes (advertised with SIZE).
+    #[arg(long, env = "TLSRPT_SMTP_MAX_MESSAGE_BYTES", default_value_t = 10 * 1024 * 1024)]
+    pub smtp_max_message_bytes: usize,
+    /// Recipients per message.
+    #[arg(long, env = "TLSRPT_SMTP_MAX_RECIPIENTS", default_value_t = 100)]
+    pub smtp_max_recipients: usize,
+    /// Error replies before the connection is closed.
+    #[arg(long, env = "TLSRPT_SMTP_MAX_ERRORS", default_value_t = 10)]
+    pub smtp_max_errors: usize,
+    /// Seconds without input before `421` and close (RFC 5321 suggests 5 minutes).
+    #[arg(long, env = "TLSRPT_SMTP_IDLE_TIMEOUT", value_parser = parse_seconds, default_value = "300")]
+    pub smtp_idle_timeout: Duration,
+    /// Seconds a connection may last in total.
+    #[arg(long, env = "TLSRPT_SMTP_SESSION_LIFETIME", value_parser = parse_seconds, default_value = "900")]
+    pub smtp_session_lifetime: Duration,
+    /// Concurrent SMTP connections; more get `421` at once.
+    #[arg(long, env = "TLSRPT_SMTP_MAX_CONNECTIONS", default_value_t = 2000)]
+    pub smtp_max_connections: usize,
+    /// DKIM policy for emailed reports.
+    #[arg(long, env = "TLSRPT_DKIM", value_enum, default_value = "enforce")]
+    pub dkim: DkimModeArg,
+    /// Name server for DKIM key lookups (default: the system resolver).
+    #[arg(long, env = "TLSRPT_DKIM_NAMESERVER")]
+    pub dkim_nameserver: Option<SocketAddr>,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -1,12 +1,21 @@
-//! Load generator for benchmarks: writes unique, realistic RFC 8460 reports.
+//! Load generator for benchmarks: unique, realistic RFC 8460 reports.
 //!
-//! `tlsrpt-loadgen files --count 100000 --out DIR` writes `.json.gz` files shaped like the
-//! reports large senders send (one or two policies, a few failure details), spread over
-//! 100 files per subdirectory so directory walks stay cheap. Output is deterministic for
-//! a given `--seed`.
+//! - `files --count N --out DIR`: `.json.gz` files shaped like the reports large senders
+//!   send (one or two policies, a few failure details), 100 per subdirectory.
+//! - `cert --out DIR`: a self-signed certificate for `serve --tls-cert/--tls-key`, so the
+//!   HTTPS load runs over real, verified TLS.
+//! - `http --url URL --ca CERT --clients 64 --count N`: posts unique gzip reports over
+//!   HTTPS keep-alive connections and prints throughput and latency percentiles.
+//! - `fill --database URL --count N`: commits reports straight through the store (the
+//!   same writer the intakes use), to build large databases for query benchmarks.
+//! - `query --url URL --ca CERT --requests N`: times GET requests (p50/p95/p99).
+//!
+//! Output is deterministic for a given `--seed`.
 
 use std::io::Write;
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use clap::{Parser, Subcommand};
 
@@ -33,6 +42,51 @@ enum Cmd {
         domains: u64,
         #[arg(long, default_value_t = 1)]
         seed: u64,
+    },
+    /// Write cert.pem and key.pem (self-signed for localhost and 127.0.0.1).
+    Cert {
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// POST unique gzip reports to an HTTPS intake.
+    Http {
+        /// e.g. https://localhost:8080/v1/reports
+        #[arg(long)]
+        url: String,
+        /// PEM certificate to trust (from `cert`).
+        #[arg(long)]
+        ca: PathBuf,
+        #[arg(long, default_value_t = 64)]
+        clients: usize,
+        #[arg(long, default_value_t = 50_000)]
+        count: u64,
+        #[arg(long, default_value_t = 1000)]
+        domains: u64,
+        #[arg(long, default_value_t = 2)]
+        seed: u64,
+    },
+    /// Commit reports directly through the store.
+    Fill {
+        #[arg(long)]
+        database: String,
+        #[arg(long, default_value_t = 1_000_000)]
+        count: u64,
+        #[arg(long, default_value_t = 1000)]
+        domains: u64,
+        #[arg(long, default_value_t = 3)]
+        seed: u64,
+    },
+    /// Time GET requests against the query API.
+    Query {
+        /// e.g. https://localhost:8080/api/v1/domains/d1.example/summary?from=2024-01-01
+        #[arg(long)]
+        url: String,
+        #[arg(long)]
+        ca: PathBuf,
+        #[arg(long, default_value_t = 1000)]
+        requests: u64,
+        #[arg(long, default_value_t = 4)]
+        clients: usize,
     },
 }
 
@@ -119,6 +173,214 @@ fn report(rng: &mut Rng, n: u64, domains: u64) -> String {
     .to_string()
 }
 
+fn gzip(bytes: &[u8]) -> Vec<u8> {
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    let _ = gz.write_all(bytes);
+    gz.finish().unwrap_or_default()
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1]
+}
+
+fn print_latencies(what: &str, count: usize, elapsed: Duration, mut latencies: Vec<Duration>) {
+    latencies.sort();
+    println!(
+        "{what}: {count} in {:.2} s = {:.0}/s; latency p50 {:.1} ms, p95 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+        elapsed.as_secs_f64(),
+        count as f64 / elapsed.as_secs_f64(),
+        percentile(&latencies, 50.0).as_secs_f64() * 1e3,
+        percentile(&latencies, 95.0).as_secs_f64() * 1e3,
+        percentile(&latencies, 99.0).as_secs_f64() * 1e3,
+        latencies.last().copied().unwrap_or_default().as_secs_f64() * 1e3,
+    );
+}
+
+type Fail = Box<dyn std::error::Error + Send + Sync>;
+
+/// One HTTP/1.1 keep-alive connection over verified TLS.
+async fn connect(
+    url: &hyper::Uri,
+    tls: &tokio_rustls::TlsConnector,
+) -> Result<hyper::client::conn::http1::SendRequest<http_body_util::Full<bytes::Bytes>>, Fail> {
+    let host = url.host().ok_or("URL has no host")?.to_owned();
+    let port = url.port_u16().unwrap_or(443);
+    let tcp = tokio::net::TcpStream::connect((host.as_str(), port)).await?;
+    tcp.set_nodelay(true)?;
+    let name = rustls_pki_types::ServerName::try_from(host)?;
+    let stream = tls.connect(name, tcp).await?;
+    let (sender, connection) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await?;
+    tokio::spawn(connection);
+    Ok(sender)
+}
+
+fn tls_connector(ca: &std::path::Path) -> Result<tokio_rustls::TlsConnector, Fail> {
+    use rustls_pki_types::pem::PemObject;
+    let provider = tlsrptd::tls::crypto_provider();
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in rustls_pki_types::CertificateDer::pem_file_iter(ca)? {
+        roots.add(cert?)?;
+    }
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(tokio_rustls::TlsConnector::from(Arc::new(config)))
+}
+
+async fn http_load(
+    url: String,
+    ca: PathBuf,
+    clients: usize,
+    count: u64,
+    domains: u64,
+    seed: u64,
+) -> Result<(), Fail> {
+    let uri: hyper::Uri = url.parse()?;
+    let tls = tls_connector(&ca)?;
+    // Bodies are generated up front so the measurement is the server, not the generator.
+    let mut rng = Rng(seed.max(1));
+    let bodies: Vec<bytes::Bytes> = (0..count)
+        .map(|n| {
+            bytes::Bytes::from(gzip(
+                report(&mut rng, n + seed * 1_000_000_000, domains).as_bytes(),
+            ))
+        })
+        .collect();
+    let bodies = Arc::new(bodies);
+    let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let started = Instant::now();
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..clients.max(1) {
+        let (uri, tls, bodies, next) = (uri.clone(), tls.clone(), bodies.clone(), next.clone());
+        tasks.spawn(async move {
+            let mut latencies = Vec::new();
+            let mut statuses = std::collections::BTreeMap::<u16, u64>::new();
+            let mut sender = connect(&uri, &tls).await?;
+            loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let Some(body) = bodies.get(i) else { break };
+                let request = hyper::Request::post(uri.clone())
+                    .header(
+                        hyper::header::HOST,
+                        uri.authority().map(|a| a.as_str()).unwrap_or("localhost"),
+                    )
+                    .header(hyper::header::CONTENT_TYPE, "application/tlsrpt+gzip")
+                    .body(http_body_util::Full::new(body.clone()))?;
+                let sent = Instant::now();
+                let response = sender.send_request(request).await?;
+                let status = response.status().as_u16();
+                http_body_util::BodyExt::collect(response.into_body()).await?;
+                latencies.push(sent.elapsed());
+                *statuses.entry(status).or_default() += 1;
+            }
+            Ok::<_, Fail>((latencies, statuses))
+        });
+    }
+    let mut latencies = Vec::new();
+    let mut statuses = std::collections::BTreeMap::<u16, u64>::new();
+    while let Some(done) = tasks.join_next().await {
+        let (l, s) = done??;
+        latencies.extend(l);
+        for (k, v) in s {
+            *statuses.entry(k).or_default() += v;
+        }
+    }
+    let elapsed = started.elapsed();
+    print_latencies("POST /v1/reports", latencies.len(), elapsed, latencies);
+    println!("statuses: {statuses:?}");
+    Ok(())
+}
+
+async fn query_load(url: String, ca: PathBuf, requests: u64, clients: usize) -> Result<(), Fail> {
+    let uri: hyper::Uri = url.parse()?;
+    let tls = tls_connector(&ca)?;
+    let next = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let started = Instant::now();
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..clients.max(1) {
+        let (uri, tls, next) = (uri.clone(), tls.clone(), next.clone());
+        tasks.spawn(async move {
+            let mut latencies = Vec::new();
+            let mut sender = connect(&uri, &tls).await?;
+            while next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) < requests {
+                let request = hyper::Request::get(uri.clone())
+                    .header(
+                        hyper::header::HOST,
+                        uri.authority().map(|a| a.as_str()).unwrap_or("localhost"),
+                    )
+                    .body(http_body_util::Full::new(bytes::Bytes::new()))?;
+                let sent = Instant::now();
+                let response = sender.send_request(request).await?;
+                if !response.status().is_success() {
+                    return Err(format!("status {}", response.status()).into());
+                }
+                http_body_util::BodyExt::collect(response.into_body()).await?;
+                latencies.push(sent.elapsed());
+            }
+            Ok::<_, Fail>(latencies)
+        });
+    }
+    let mut latencies = Vec::new();
+    while let Some(done) = tasks.join_next().await {
+        latencies.extend(done??);
+    }
+    print_latencies("GET", latencies.len(), started.elapsed(), latencies);
+    Ok(())
+}
+
+async fn fill(database: String, count: u64, domains: u64, seed: u64) -> Result<(), Fail> {
+    let store = tlsrptd::store::Store::open(&database).await?;
+    let limits = tlsrptd::pipeline::Limits::default();
+    let started = Instant::now();
+    let mut rng = Rng(seed.max(1));
+    let mut tasks = tokio::task::JoinSet::new();
+    for n in 0..count {
+        let raw = gzip(report(&mut rng, n + seed * 1_000_000_000, domains).as_bytes());
+        let submission = tlsrptd::report::Submission {
+            source: tlsrptd::report::Source::Import,
+            peer: None,
+            envelope: serde_json::json!({"loadgen": "fill"}),
+            content_type: None,
+            received_at: chrono::Utc::now(),
+            raw,
+        };
+        let prepared = tlsrptd::pipeline::prepare(&limits, submission);
+        let store = store.clone();
+        tasks.spawn(async move {
+            tlsrptd::pipeline::commit_prepared(&store, prepared)
+                .await
+                .map(|_| ())
+        });
+        // Two writer batches in flight, as the importer does.
+        while tasks.len() >= 1024 {
+            if let Some(done) = tasks.join_next().await {
+                done??;
+            }
+        }
+        if n % 100_000 == 99_999 {
+            eprintln!(
+                "{} reports, {:.0}/s",
+                n + 1,
+                (n + 1) as f64 / started.elapsed().as_secs_f64()
+            );
+        }
+    }
+    while let Some(done) = tasks.join_next().await {
+        done??;
+    }
+    println!(
+        "filled {count} reports in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     match cli.command {
@@ -148,6 +410,68 @@ fn main() -> std::process::ExitCode {
             }
             println!("wrote {count} reports to {}", out.display());
             std::process::ExitCode::SUCCESS
+        }
+        Cmd::Cert { out } => {
+            let written = rcgen::generate_simple_self_signed(vec![
+                "localhost".to_owned(),
+                "127.0.0.1".to_owned(),
+            ])
+            .map_err(|e| std::io::Error::other(e.to_string()))
+            .and_then(|c| {
+                std::fs::create_dir_all(&out)?;
+                std::fs::write(out.join("cert.pem"), c.cert.pem())?;
+                std::fs::write(out.join("key.pem"), c.signing_key.serialize_pem())
+            });
+            match written {
+                Ok(()) => {
+                    println!("wrote {0}/cert.pem and {0}/key.pem", out.display());
+                    std::process::ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("tlsrpt-loadgen: {}: {e}", out.display());
+                    std::process::ExitCode::from(2)
+                }
+            }
+        }
+        Cmd::Http {
+            url,
+            ca,
+            clients,
+            count,
+            domains,
+            seed,
+        } => run(http_load(url, ca, clients, count, domains, seed)),
+        Cmd::Fill {
+            database,
+            count,
+            domains,
+            seed,
+        } => run(fill(database, count, domains, seed)),
+        Cmd::Query {
+            url,
+            ca,
+            requests,
+            clients,
+        } => run(query_load(url, ca, requests, clients)),
+    }
+}
+
+fn run(work: impl std::future::Future<Output = Result<(), Fail>>) -> std::process::ExitCode {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("tlsrpt-loadgen: {e}");
+            return std::process::ExitCode::from(2);
+        }
+    };
+    match runtime.block_on(work) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("tlsrpt-loadgen: {e}");
+            std::process::ExitCode::FAILURE
         }
     }
 }

@@ -34,6 +34,7 @@ pub async fn serve(args: ServeArgs) -> i32 {
         database_url: args.database.url.clone(),
         limits: args.limits.limits(),
         http: args.http.clone(),
+        smtp: args.smtp.clone(),
     };
     let app = match App::build(config).await {
         Ok(app) => app,

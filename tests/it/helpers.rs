@@ -175,6 +175,8 @@ pub fn corpus_dir() -> Option<std::path::PathBuf> {
 /// The app spawned on port 0 over real TLS, with a client that trusts its certificate.
 pub struct TestApp {
     pub addr: std::net::SocketAddr,
+    pub smtp_addr: Option<std::net::SocketAddr>,
+    pub certificate: Vec<u8>,
     pub base: String,
     pub client: reqwest::Client,
     pub database_url: String,
@@ -197,6 +199,27 @@ pub fn http_args() -> tlsrptd::config::HttpArgs {
         max_connections: 1024,
         shutdown_grace: std::time::Duration::from_secs(10),
         hostname: "localhost".to_owned(),
+    }
+}
+
+/// SMTP settings for tests: disabled unless a test turns it on.
+pub fn smtp_args() -> tlsrptd::config::SmtpArgs {
+    tlsrptd::config::SmtpArgs {
+        smtp_listen: "127.0.0.1:0".parse().unwrap(),
+        no_smtp: true,
+        smtp_recipients: vec![
+            "tlsrpt@reports.example.com".into(),
+            "*@tlsrpt.example.net".into(),
+        ],
+        smtp_require_tls: false,
+        smtp_max_message_bytes: 10 * 1024 * 1024,
+        smtp_max_recipients: 100,
+        smtp_max_errors: 10,
+        smtp_idle_timeout: std::time::Duration::from_secs(300),
+        smtp_session_lifetime: std::time::Duration::from_secs(900),
+        smtp_max_connections: 100,
+        dkim: tlsrptd::config::DkimModeArg::Off,
+        dkim_nameserver: None,
     }
 }
 
@@ -229,23 +252,22 @@ async fn spawn(db: Db, plain: bool, tweak: impl FnOnce(&mut tlsrptd::app::AppCon
         database_url: database_url.clone(),
         limits: Limits::default(),
         http: http_args(),
+        smtp: smtp_args(),
     };
     config.http.http_plain = plain;
     tweak(&mut config);
     let app = tlsrptd::app::App::build(config).await.expect("app builds");
     let addr = app.http_addr();
+    let smtp_addr = app.smtp_addr();
+    let cert = app.certificate();
+    assert!(plain || cert.is_some(), "TLS certificate");
     let _ = tlsrptd::tls::crypto_provider();
-    let client = match app.certificate() {
-        Some(cert) => reqwest::Client::builder()
-            .add_root_certificate(reqwest::Certificate::from_der(cert.as_ref()).unwrap()),
-        None => {
-            assert!(plain, "TLS certificate");
-            reqwest::Client::builder()
-        }
+    let mut client = reqwest::Client::builder();
+    if let Some(cert) = &cert {
+        client =
+            client.add_root_certificate(reqwest::Certificate::from_der(cert.as_ref()).unwrap());
     }
-    .resolve("localhost", addr)
-    .build()
-    .unwrap();
+    let client = client.resolve("localhost", addr).build().unwrap();
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let handle = tokio::spawn(app.run(async move {
         let _ = rx.await;
@@ -253,6 +275,8 @@ async fn spawn(db: Db, plain: bool, tweak: impl FnOnce(&mut tlsrptd::app::AppCon
     let scheme = if plain { "http" } else { "https" };
     TestApp {
         addr,
+        smtp_addr,
+        certificate: cert.map(|c| c.as_ref().to_vec()).unwrap_or_default(),
         base: format!("{scheme}://localhost:{}", addr.port()),
         client,
         database_url,

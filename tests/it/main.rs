@@ -6,8 +6,11 @@
 mod browser;
 mod corpus;
 mod dashboard;
+mod dkim;
+mod dns;
 mod helpers;
 mod http;
 mod import;
 mod migrations;
+mod smtp;
 mod store_contract;

@@ -11,7 +11,9 @@
 //! Every reply text lives in [`replies`]. Nothing is ever relayed: recipients outside the
 //! configured [`RecipientMatcher`] patterns are refused with `550 5.1.1`.
 
+pub mod dkim;
 pub mod replies;
+pub mod server;
 pub mod session;
 
 #[cfg(test)]

@@ -1,0 +1,339 @@
+//! The SMTP listener: drives one [`Session`] per connection over TCP and, after
+//! STARTTLS, over TLS.
+//!
+//! In: accepted TCP connections. Out: each delivered message handed to the pipeline as a
+//! [`Submission`] with the SMTP source (peer, HELO, MAIL FROM, RCPT, TLS) in its
+//! envelope; the reply to the end of DATA is written only after the commit.
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use serde_json::json;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{Semaphore, watch};
+use tokio::time::Instant;
+
+use super::dkim::{self, DkimDecision, DkimMode, DkimVerifier};
+use super::replies;
+use super::session::{Envelope, Event, Session, SessionConfig};
+use crate::pipeline::{self, IngestError, Limits, Verdict};
+use crate::report::{Source, Submission, Warning};
+use crate::store::{NewRejection, Store};
+
+/// Bytes read from the socket at a time: a few TCP segments; the session buffers lines.
+const READ_CHUNK: usize = 16 * 1024;
+
+/// Time a client has to complete the TLS handshake after `220 Ready to start TLS`.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Everything a connection needs; shared by all connections of the listener.
+pub struct SmtpContext {
+    pub session: SessionConfig,
+    pub store: Store,
+    pub limits: Limits,
+    pub tls: Option<tokio_rustls::TlsAcceptor>,
+    /// No input for this long: `421 4.4.2` and close (RFC 5321 §4.5.3.2 suggests 5 min).
+    pub idle_timeout: Duration,
+    /// A connection older than this is closed with 421, however busy.
+    pub session_lifetime: Duration,
+    pub max_connections: usize,
+    pub dkim_mode: DkimMode,
+    pub dkim: Option<DkimVerifier>,
+}
+
+/// Accepts connections until `shutdown` turns true; open sessions then get `421` and
+/// the function returns when they have all closed.
+pub async fn serve(
+    listener: TcpListener,
+    context: Arc<SmtpContext>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let slots = Arc::new(Semaphore::new(context.max_connections.max(1)));
+    let mut tasks = tokio::task::JoinSet::new();
+    loop {
+        let accepted = tokio::select! {
+            _ = shutdown.changed() => break,
+            accepted = listener.accept() => accepted,
+        };
+        let (stream, peer) = match accepted {
+            Ok(a) => a,
+            Err(e) => {
+                tracing::warn!(error = %e, "SMTP accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let Ok(permit) = slots.clone().try_acquire_owned() else {
+            // Over the connection cap: say so and hang up instead of queueing.
+            metrics::counter!("tlsrpt_smtp_connections_refused_total").increment(1);
+            tokio::spawn(async move {
+                let mut stream = stream;
+                let _ = stream
+                    .write_all(replies::TOO_MANY_CONNECTIONS.as_bytes())
+                    .await;
+                let _ = stream.shutdown().await;
+            });
+            continue;
+        };
+        let context = context.clone();
+        let shutdown = shutdown.clone();
+        tasks.spawn(async move {
+            let _permit = permit;
+            let _ = stream.set_nodelay(true);
+            if let Err(e) = connection(stream, peer, &context, shutdown).await {
+                tracing::debug!(%peer, error = %e, "SMTP connection ended with an error");
+            }
+        });
+        while tasks.try_join_next().is_some() {}
+    }
+    drop(listener);
+    while tasks.join_next().await.is_some() {}
+}
+
+enum Next {
+    Close,
+    StartTls,
+}
+
+async fn connection(
+    mut stream: TcpStream,
+    peer: SocketAddr,
+    context: &SmtpContext,
+    mut shutdown: watch::Receiver<bool>,
+) -> std::io::Result<()> {
+    let deadline = Instant::now() + context.session_lifetime;
+    let mut config = context.session.clone();
+    config.tls_available = context.tls.is_some();
+    let mut session = Session::new(config, peer.to_string());
+    stream.write_all(&session.greeting()).await?;
+    metrics::counter!("tlsrpt_smtp_sessions_total").increment(1);
+    match drive(
+        &mut stream,
+        &mut session,
+        peer,
+        context,
+        &mut shutdown,
+        deadline,
+    )
+    .await?
+    {
+        Next::Close => {
+            let _ = stream.shutdown().await;
+            Ok(())
+        }
+        Next::StartTls => {
+            let Some(acceptor) = &context.tls else {
+                return Ok(());
+            };
+            let mut tls =
+                match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+                    Ok(Ok(tls)) => tls,
+                    Ok(Err(e)) => {
+                        tracing::debug!(%peer, error = %e, "STARTTLS handshake failed");
+                        return Ok(());
+                    }
+                    Err(_) => return Ok(()),
+                };
+            let (_, connection) = tls.get_ref();
+            let description = format!(
+                "{} {}",
+                connection
+                    .protocol_version()
+                    .map(|v| format!("{v:?}"))
+                    .unwrap_or_else(|| "TLS".to_owned()),
+                connection
+                    .negotiated_cipher_suite()
+                    .map(|c| format!("{:?}", c.suite()))
+                    .unwrap_or_default()
+            );
+            session.tls_established(description.trim().to_owned());
+            if let Next::StartTls = drive(
+                &mut tls,
+                &mut session,
+                peer,
+                context,
+                &mut shutdown,
+                deadline,
+            )
+            .await?
+            {
+                // The session never asks twice (503 when TLS is active); be safe anyway.
+                tracing::warn!(%peer, "STARTTLS requested inside TLS");
+            }
+            let _ = tls.shutdown().await;
+            Ok(())
+        }
+    }
+}
+
+/// Reads, feeds the session and carries out its events until it closes or asks for TLS.
+async fn drive<S: AsyncRead + AsyncWrite + Unpin>(
+    stream: &mut S,
+    session: &mut Session,
+    peer: SocketAddr,
+    context: &SmtpContext,
+    shutdown: &mut watch::Receiver<bool>,
+    deadline: Instant,
+) -> std::io::Result<Next> {
+    let mut buf = vec![0u8; READ_CHUNK];
+    let mut events: VecDeque<Event> = VecDeque::new();
+    loop {
+        while let Some(event) = events.pop_front() {
+            match event {
+                Event::Reply(bytes) => stream.write_all(&bytes).await?,
+                Event::Close => {
+                    stream.flush().await?;
+                    return Ok(Next::Close);
+                }
+                Event::StartTls => {
+                    stream.flush().await?;
+                    return Ok(Next::StartTls);
+                }
+                Event::Deliver(envelope) => {
+                    stream.flush().await?;
+                    let reply = deliver(context, peer, envelope).await;
+                    events.extend(session.delivery_result(reply));
+                }
+            }
+        }
+        stream.flush().await?;
+        if *shutdown.borrow() {
+            stream.write_all(&Session::shutdown_reply()).await?;
+            return Ok(Next::Close);
+        }
+        let read = tokio::select! {
+            _ = shutdown.changed() => {
+                stream.write_all(&Session::shutdown_reply()).await?;
+                return Ok(Next::Close);
+            }
+            _ = tokio::time::sleep_until(deadline) => {
+                stream.write_all(&Session::session_too_long_reply()).await?;
+                return Ok(Next::Close);
+            }
+            read = tokio::time::timeout(context.idle_timeout, stream.read(&mut buf)) => read,
+        };
+        let n = match read {
+            Err(_) => {
+                metrics::counter!("tlsrpt_smtp_idle_timeouts_total").increment(1);
+                stream.write_all(&Session::idle_timeout_reply()).await?;
+                return Ok(Next::Close);
+            }
+            Ok(result) => result?,
+        };
+        if n == 0 {
+            return Ok(Next::Close);
+        }
+        events.extend(session.feed(&buf[..n]));
+    }
+}
+
+/// Stores one delivered message and returns the reply to the end of DATA.
+async fn deliver(context: &SmtpContext, peer: SocketAddr, envelope: Envelope) -> Vec<u8> {
+    // DKIM verifies the message exactly as received; keep a copy only when it will run.
+    let signed_message = (context.dkim_mode != DkimMode::Off).then(|| envelope.message.clone());
+    let submission = Submission {
+        source: Source::Smtp,
+        peer: Some(peer.ip().to_string()),
+        envelope: json!({
+            "peer": peer.to_string(),
+            "helo": envelope.helo,
+            "mail_from": envelope.mail_from,
+            "rcpt_to": envelope.rcpt_to,
+            "tls": envelope.tls,
+        }),
+        content_type: None,
+        received_at: Utc::now(),
+        raw: envelope.message,
+    };
+    let limits = context.limits.clone();
+    let mut prepared =
+        match tokio::task::spawn_blocking(move || pipeline::prepare(&limits, submission)).await {
+            Ok(prepared) => prepared,
+            Err(e) => {
+                tracing::error!(error = %e, "decoding task failed");
+                return replies::TEMP_FAIL.as_bytes().to_vec();
+            }
+        };
+
+    // RFC 8460 §3: emailed reports count only with a valid, aligned DKIM signature.
+    if let Some(message) = signed_message.filter(|_| !prepared.reports.is_empty()) {
+        let meta = prepared.meta.clone().unwrap_or_default();
+        let mut domains = Vec::new();
+        for new in &prepared.reports {
+            domains.extend(dkim::reporting_domains(
+                meta.from.as_deref(),
+                new.report.contact_info.as_deref(),
+                meta.tls_report_submitter.as_deref(),
+            ));
+        }
+        domains.sort();
+        domains.dedup();
+        let outcome = match &context.dkim {
+            Some(verifier) => verifier.verify(&message, &domains).await,
+            None => dkim::DkimOutcome::off(),
+        };
+        metrics::counter!("tlsrpt_smtp_dkim_total", "result" => outcome.result.clone(), "aligned" => outcome.aligned.to_string())
+            .increment(1);
+        if let Ok(serde_json::Value::Object(mut env)) =
+            serde_json::from_str::<serde_json::Value>(&prepared.envelope)
+        {
+            env.insert("dkim".to_owned(), json!(outcome));
+            prepared.envelope = serde_json::Value::Object(env).to_string();
+        }
+        match dkim::decide(context.dkim_mode, &outcome) {
+            DkimDecision::Accept => {}
+            DkimDecision::AcceptFlagged => {
+                for new in &mut prepared.reports {
+                    new.report
+                        .warnings
+                        .push(Warning::new("dkim-not-valid", outcome.detail.clone()));
+                }
+            }
+            DkimDecision::Quarantine(reason) => {
+                let reports = std::mem::take(&mut prepared.reports);
+                for new in reports {
+                    prepared.rejections.push(NewRejection {
+                        origin: new.origin,
+                        code: "dkim".to_owned(),
+                        reason: reason.clone(),
+                    });
+                }
+            }
+        }
+    }
+
+    match pipeline::commit_prepared(&context.store, prepared).await {
+        Err(IngestError::Store(e)) => {
+            tracing::error!(error = %e, "cannot commit an SMTP submission");
+            replies::TEMP_FAIL.as_bytes().to_vec()
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "SMTP delivery failed");
+            replies::TEMP_FAIL.as_bytes().to_vec()
+        }
+        Ok(outcome) => match outcome.verdict() {
+            Verdict::Stored | Verdict::Partial => {
+                let id = outcome
+                    .reports
+                    .iter()
+                    .find(|r| matches!(r.outcome, crate::store::ReportOutcome::Stored { .. }))
+                    .map_or(0, |r| r.outcome.id());
+                replies::stored(id).into_bytes()
+            }
+            Verdict::Duplicate => {
+                let id = outcome.reports.first().map_or(0, |r| r.outcome.id());
+                replies::duplicate(id).into_bytes()
+            }
+            Verdict::Rejected => {
+                let reason = outcome
+                    .first_reason()
+                    .map_or("no TLS-RPT report found", |r| r.reason.as_str());
+                replies::rejected(reason).into_bytes()
+            }
+        },
+    }
+}

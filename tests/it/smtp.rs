@@ -1,0 +1,311 @@
+//! The SMTP intake end to end: lettre (a real SMTP client) over STARTTLS against the app
+//! spawned on port 0, results read back through the HTTPS API.
+
+use lettre::address::Envelope;
+use lettre::transport::smtp::AsyncSmtpTransport;
+use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
+use lettre::{Address, AsyncTransport, Tokio1Executor};
+
+use crate::helpers::{Db, TestApp, corpus_dir, report_email, report_json, spawn_app};
+
+const D: i64 = 20_000;
+
+async fn smtp_app(tweak: impl FnOnce(&mut tlsrptd::config::SmtpArgs)) -> TestApp {
+    spawn_app(Db::Sqlite, |c| {
+        c.smtp.no_smtp = false;
+        tweak(&mut c.smtp);
+    })
+    .await
+}
+
+/// A client that must use STARTTLS and trusts only the app's certificate.
+fn client(app: &TestApp) -> AsyncSmtpTransport<Tokio1Executor> {
+    let addr = app.smtp_addr.expect("SMTP listener");
+    let tls = TlsParameters::builder("localhost".to_owned())
+        .add_root_certificate(Certificate::from_der(app.certificate.clone()).expect("certificate"))
+        .build_rustls()
+        .expect("TLS parameters");
+    AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous("127.0.0.1")
+        .port(addr.port())
+        .tls(Tls::Required(tls))
+        .build()
+}
+
+fn envelope(to: &str) -> Envelope {
+    Envelope::new(
+        Some(
+            "tlsrpt-noreply@reporter.example"
+                .parse::<Address>()
+                .unwrap(),
+        ),
+        vec![to.parse::<Address>().unwrap()],
+    )
+    .unwrap()
+}
+
+#[tokio::test]
+async fn report_by_mail_is_stored_and_queryable() {
+    let mut app = smtp_app(|_| {}).await;
+    let json = report_json(
+        "mail.example",
+        "m-1",
+        D,
+        &[(
+            "example.com",
+            "sts",
+            30,
+            2,
+            &[("certificate-expired", "192.0.2.3", "mx.example.com", 2)],
+        )],
+    );
+    let response = client(&app)
+        .send_raw(
+            &envelope("tlsrpt@reports.example.com"),
+            &report_email(&json, "example.com"),
+        )
+        .await
+        .expect("250 after DATA");
+    assert_eq!(response.code().to_string(), "250");
+    let text = response.message().collect::<Vec<_>>().join(" ");
+    assert!(text.contains("stored"), "{text}");
+
+    let (_, page) = app
+        .get_json("/api/v1/reports?from=2024-01-01&to=2025-01-01")
+        .await;
+    let id = page["items"][0]["id"].as_i64().expect("report listed");
+    let (_, report) = app.get_json(&format!("/api/v1/reports/{id}")).await;
+    assert_eq!(report["source"], "smtp");
+    assert_eq!(
+        report["envelope"]["mail_from"],
+        "tlsrpt-noreply@reporter.example"
+    );
+    assert_eq!(
+        report["envelope"]["rcpt_to"][0],
+        "tlsrpt@reports.example.com"
+    );
+    assert!(
+        report["envelope"]["tls"]
+            .as_str()
+            .unwrap_or("")
+            .contains("TLS"),
+        "{report}"
+    );
+    assert_eq!(report["meta"]["tls_report_domain"], "example.com");
+
+    // The same report by HTTPS is a duplicate.
+    let (status, json) = app.post_report(json, "application/tlsrpt+json").await;
+    assert_eq!((status, json["id"].as_i64()), (200, Some(id)));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn corpus_email_is_stored() {
+    let Some(dir) = corpus_dir() else { return };
+    let mut app = smtp_app(|_| {}).await;
+    let message = std::fs::read(dir.join("mjl-__mox/testdata__tlsreports__microsoft.eml")).unwrap();
+    let response = client(&app)
+        .send_raw(&envelope("reports@tlsrpt.example.net"), &message)
+        .await
+        .expect("250");
+    assert_eq!(response.code().to_string(), "250");
+    let (_, domains) = app.get_json("/api/v1/domains?from=2000-01-01").await;
+    assert!(
+        !domains["domains"].as_array().unwrap().is_empty(),
+        "{domains}"
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn non_report_message_is_refused_and_quarantined() {
+    let mut app = smtp_app(|_| {}).await;
+    let message = b"From: someone@example.org\r\nTo: tlsrpt@reports.example.com\r\nSubject: hello\r\n\r\nJust a note.\r\n";
+    let error = client(&app)
+        .send_raw(&envelope("tlsrpt@reports.example.com"), message)
+        .await
+        .expect_err("refused");
+    assert!(error.is_permanent(), "{error}");
+    let code = error.status().map(|c| c.to_string()).unwrap_or_default();
+    assert!(code == "550" || code == "554", "{code}: {error}");
+    let (_, rejections) = app.get_json("/api/v1/rejections").await;
+    assert_eq!(rejections["items"][0]["source"], "smtp");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn oversized_message_gets_552() {
+    let mut app = smtp_app(|s| s.smtp_max_message_bytes = 4096).await;
+    let mut big = report_email(
+        &report_json(
+            "big.example",
+            "b-1",
+            D,
+            &[("example.com", "sts", 1, 0, &[])],
+        ),
+        "example.com",
+    );
+    big.extend(std::iter::repeat_n(b'x', 8192));
+    big.extend_from_slice(b"\r\n");
+    let error = client(&app)
+        .send_raw(&envelope("tlsrpt@reports.example.com"), &big)
+        .await
+        .expect_err("too big");
+    assert_eq!(
+        error.status().map(|c| c.to_string()).as_deref(),
+        Some("552"),
+        "{error}"
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn wrong_recipient_gets_550() {
+    let mut app = smtp_app(|_| {}).await;
+    let json = report_json(
+        "rcpt.example",
+        "r-1",
+        D,
+        &[("example.com", "sts", 1, 0, &[])],
+    );
+    let error = client(&app)
+        .send_raw(
+            &envelope("postmaster@elsewhere.example"),
+            &report_email(&json, "example.com"),
+        )
+        .await
+        .expect_err("refused");
+    assert_eq!(
+        error.status().map(|c| c.to_string()).as_deref(),
+        Some("550"),
+        "{error}"
+    );
+    assert!(error.to_string().contains("5.1.1"), "{error}");
+    app.stop().await;
+}
+
+/// A report email from reporter.example, signed by `signer` with the test key.
+fn signed_report(key: &crate::dkim::Key, signer: &str, id: &str) -> Vec<u8> {
+    let json = report_json(
+        "reporter.example",
+        id,
+        D,
+        &[("example.com", "sts", 5, 0, &[])],
+    );
+    let email = String::from_utf8(report_email(&json, "example.com")).unwrap();
+    crate::dkim::sign(key, signer, &email, false).into_bytes()
+}
+
+async fn dkim_app(mode: tlsrptd::config::DkimModeArg, dns: &crate::dns::TestDns) -> TestApp {
+    let ns = dns.addr;
+    smtp_app(move |s| {
+        s.dkim = mode;
+        s.dkim_nameserver = Some(ns);
+    })
+    .await
+}
+
+#[tokio::test]
+async fn dkim_enforce_stores_aligned_reports_and_quarantines_the_rest() {
+    let key = crate::dkim::ed25519_key();
+    let dns = crate::dkim::dns(&key).await;
+    let mut app = dkim_app(tlsrptd::config::DkimModeArg::Enforce, &dns).await;
+    let smtp = client(&app);
+    let to = envelope("tlsrpt@reports.example.com");
+
+    let ok = smtp
+        .send_raw(&to, &signed_report(&key, "reporter.example", "k-1"))
+        .await
+        .expect("250");
+    assert_eq!(ok.code().to_string(), "250");
+    let (_, page) = app
+        .get_json("/api/v1/reports?from=2024-01-01&to=2025-01-01")
+        .await;
+    let id = page["items"][0]["id"].as_i64().unwrap();
+    let (_, report) = app.get_json(&format!("/api/v1/reports/{id}")).await;
+    assert_eq!(report["envelope"]["dkim"]["result"], "pass", "{report}");
+    assert_eq!(report["envelope"]["dkim"]["aligned"], true);
+
+    // Unsigned, misaligned and altered messages are refused and quarantined with the reason.
+    let unsigned = report_email(
+        &report_json(
+            "reporter.example",
+            "k-2",
+            D,
+            &[("example.com", "sts", 5, 0, &[])],
+        ),
+        "example.com",
+    );
+    let misaligned = signed_report(&key, "other.example", "k-3");
+    // Body altered after signing (a gateway banner would do this): the report still parses.
+    let altered = String::from_utf8(signed_report(&key, "reporter.example", "k-4"))
+        .unwrap()
+        .replace(
+            "This is an aggregate TLS report",
+            "EXTERNAL EMAIL. This is an aggregate TLS report",
+        )
+        .into_bytes();
+    for (case, message) in [
+        ("unsigned", unsigned),
+        ("misaligned", misaligned),
+        ("altered", altered),
+    ] {
+        let error = smtp.send_raw(&to, &message).await.expect_err(case);
+        assert_eq!(
+            error.status().map(|c| c.to_string()).as_deref(),
+            Some("550"),
+            "{case}: {error}"
+        );
+        assert!(
+            error.to_string().to_lowercase().contains("dkim"),
+            "{case}: {error}"
+        );
+    }
+    let (_, rejections) = app.get_json("/api/v1/rejections").await;
+    let codes: Vec<&str> = rejections["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["reason_code"].as_str().unwrap())
+        .collect();
+    assert_eq!(codes, vec!["dkim", "dkim", "dkim"], "{rejections}");
+    let (_, page) = app
+        .get_json("/api/v1/reports?from=2024-01-01&to=2025-01-01")
+        .await;
+    assert_eq!(page["items"].as_array().unwrap().len(), 1);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn dkim_record_stores_and_flags() {
+    let key = crate::dkim::ed25519_key();
+    let dns = crate::dkim::dns(&key).await;
+    let mut app = dkim_app(tlsrptd::config::DkimModeArg::Record, &dns).await;
+    let unsigned = report_email(
+        &report_json(
+            "reporter.example",
+            "rec-1",
+            D,
+            &[("example.com", "sts", 5, 0, &[])],
+        ),
+        "example.com",
+    );
+    let ok = client(&app)
+        .send_raw(&envelope("tlsrpt@reports.example.com"), &unsigned)
+        .await
+        .expect("250 in record mode");
+    assert_eq!(ok.code().to_string(), "250");
+    let (_, page) = app
+        .get_json("/api/v1/reports?from=2024-01-01&to=2025-01-01")
+        .await;
+    let id = page["items"][0]["id"].as_i64().unwrap();
+    let (_, report) = app.get_json(&format!("/api/v1/reports/{id}")).await;
+    assert_eq!(report["envelope"]["dkim"]["result"], "none");
+    let codes: Vec<&str> = report["report"]["warnings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w["code"].as_str().unwrap())
+        .collect();
+    assert!(codes.contains(&"dkim-not-valid"), "{codes:?}");
+    app.stop().await;
+}
