@@ -1418,6 +1418,44 @@ fn opt(v: &Option<String>) -> String {
     v.clone().unwrap_or_else(|| "—".to_owned())
 }
 
+/// The DKIM outcome the SMTP intake records in the envelope
+/// (`{"result", "aligned", "signing_domains", "detail"}`), in words.
+fn describe_dkim(value: &serde_json::Value) -> String {
+    use serde_json::Value;
+    let Value::Object(o) = value else {
+        return match value {
+            Value::String(s) => s.clone(),
+            other => other.to_string(),
+        };
+    };
+    let mut out = o
+        .get("result")
+        .and_then(Value::as_str)
+        .unwrap_or("unknown")
+        .to_owned();
+    match o.get("aligned").and_then(Value::as_bool) {
+        Some(true) => out.push_str(", aligned with the reporting domain"),
+        Some(false) => out.push_str(", not aligned with the reporting domain"),
+        None => {}
+    }
+    let domains: Vec<&str> = o
+        .get("signing_domains")
+        .and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    if !domains.is_empty() {
+        out.push_str(&format!("; signed by d={}", domains.join(", d=")));
+    }
+    if let Some(detail) = o
+        .get("detail")
+        .and_then(Value::as_str)
+        .filter(|d| !d.is_empty())
+    {
+        out.push_str(&format!(" ({detail})"));
+    }
+    out
+}
+
 /// The raw submission as text when it is (or gunzips to) UTF-8, cut at [`RAW_INLINE`].
 fn raw_text(bytes: &[u8]) -> (Option<String>, String) {
     let mut data = bytes.to_vec();
@@ -1465,10 +1503,7 @@ async fn report_page(
         None => (None, "not kept".to_owned()),
     };
     let r = &stored.report;
-    let dkim = stored.envelope.get("dkim").map(|v| match v {
-        serde_json::Value::String(s) => s.clone(),
-        other => other.to_string(),
-    });
+    let dkim = stored.envelope.get("dkim").map(describe_dkim);
     let mut meta = Vec::new();
     if let Some(m) = &stored.meta {
         for (label, value) in [
@@ -1735,6 +1770,17 @@ mod tests {
         assert_eq!(mode, "enforce");
         assert_eq!(mx, ["mx1.example.com", "*.example.net"]);
         assert!(max_age.starts_with("604800 s (7.0 days)"));
+    }
+
+    #[test]
+    fn dkim_outcome_in_words() {
+        let v = serde_json::json!({"result": "pass", "aligned": true,
+            "signing_domains": ["google.com"], "detail": "signature verified"});
+        assert_eq!(
+            describe_dkim(&v),
+            "pass, aligned with the reporting domain; signed by d=google.com (signature verified)"
+        );
+        assert_eq!(describe_dkim(&serde_json::json!("none")), "none");
     }
 
     #[test]

@@ -274,3 +274,48 @@ async fn dashboard_escapes_report_strings() {
     }
     app.stop().await;
 }
+
+#[tokio::test]
+async fn dashboard_report_page_shows_smtp_source_and_dkim() {
+    let mut app = spawn_app(Db::Sqlite, |_| {}).await;
+    let store = tlsrptd::store::Store::open(&app.database_url)
+        .await
+        .expect("second handle on the app's database");
+    let submission = tlsrptd::report::Submission {
+        source: tlsrptd::report::Source::Smtp,
+        peer: Some("198.51.100.25:41234".to_owned()),
+        envelope: serde_json::json!({
+            "helo": "mail-out.reporter.example",
+            "dkim": {"result": "pass", "aligned": true,
+                     "signing_domains": ["reporter.example"], "detail": "ok"}
+        }),
+        content_type: None,
+        received_at: Utc::now(),
+        raw: crate::helpers::report_email(
+            &report_json(
+                "reporter.example",
+                "smtp-1",
+                day_ago(1),
+                &[("mail.example", "sts", 3, 0, &[])],
+            ),
+            "mail.example",
+        ),
+    };
+    tlsrptd::pipeline::ingest(&store, &tlsrptd::pipeline::Limits::default(), submission)
+        .await
+        .expect("ingest");
+    let (_, page) = app.get_json("/api/v1/reports?domain=mail.example").await;
+    let id = page["items"][0]["id"]
+        .as_i64()
+        .unwrap_or_else(|| panic!("{page}"));
+    let (status, body) = get_text(&app, &format!("/reports/{id}")).await;
+    assert_eq!(status, 200);
+    assert!(body.contains("SMTP (emailed report)"), "{body}");
+    assert!(body.contains("198.51.100.25:41234"));
+    assert!(
+        body.contains("pass, aligned with the reporting domain; signed by d=reporter.example"),
+        "{body}"
+    );
+    assert!(body.contains("mail-out.reporter.example"), "envelope shown");
+    app.stop().await;
+}
