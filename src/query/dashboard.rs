@@ -458,11 +458,14 @@ struct Ctx {
     /// `days=30` or `from=..&to=..`, for links that keep the range.
     qs: String,
     logout: bool,
+    /// The main navigation (hidden on the login page, which cannot use it).
+    show_nav: bool,
     css: String,
 }
 
 impl Ctx {
-    fn bare(title: &str, logout: bool) -> Ctx {
+    /// A page without range picker or sign-out button (login, errors).
+    fn bare(title: &str, show_nav: bool) -> Ctx {
         Ctx {
             title: title.to_owned(),
             nav: "",
@@ -475,7 +478,8 @@ impl Ctx {
             from_input: String::new(),
             to_input: String::new(),
             qs: format!("days={DEFAULT_DAYS}"),
-            logout,
+            logout: false,
+            show_nav,
             css: format!("/assets/dashboard.css?v={}", *CSS_VERSION),
         }
     }
@@ -513,6 +517,7 @@ impl Ctx {
             to_input: range.to_input.clone(),
             qs: range.qs.clone(),
             logout: state.token.is_some(),
+            show_nav: true,
             css: format!("/assets/dashboard.css?v={}", *CSS_VERSION),
         }
     }
