@@ -207,19 +207,31 @@ pub struct HttpArgs {
     pub api_token: Option<String>,
     /// Largest accepted report body, in bytes (RFC 8460 reports are a few KiB; 10 MiB
     /// leaves room for the largest senders without letting one client fill memory).
-    #[arg(long, env = "TLSRPT_HTTP_MAX_BODY_BYTES", default_value_t = 10 * 1024 * 1024)]
+    #[arg(long = "http-max-body-bytes", env = "TLSRPT_HTTP_MAX_BODY_BYTES", default_value_t = 10 * 1024 * 1024)]
     pub max_body_bytes: usize,
     /// Time a client has to send the whole request body (slow senders are cut off).
-    #[arg(long, env = "TLSRPT_HTTP_BODY_TIMEOUT", value_parser = parse_seconds, default_value = "30")]
+    #[arg(long = "http-body-timeout", env = "TLSRPT_HTTP_BODY_TIMEOUT", value_parser = parse_seconds, default_value = "30")]
     pub body_timeout: Duration,
     /// Report submissions per second allowed per client IP (0 disables the limit).
-    #[arg(long, env = "TLSRPT_HTTP_RATE_LIMIT", default_value_t = 50)]
+    #[arg(
+        long = "http-rate-limit",
+        env = "TLSRPT_HTTP_RATE_LIMIT",
+        default_value_t = 50
+    )]
     pub rate_limit: u32,
     /// Burst of submissions a client IP may send at once before the rate applies.
-    #[arg(long, env = "TLSRPT_HTTP_RATE_BURST", default_value_t = 500)]
+    #[arg(
+        long = "http-rate-burst",
+        env = "TLSRPT_HTTP_RATE_BURST",
+        default_value_t = 500
+    )]
     pub rate_burst: u32,
     /// Open connections at most; further clients wait in the kernel's accept queue.
-    #[arg(long, env = "TLSRPT_HTTP_MAX_CONNECTIONS", default_value_t = 1024)]
+    #[arg(
+        long = "http-max-connections",
+        env = "TLSRPT_HTTP_MAX_CONNECTIONS",
+        default_value_t = 1024
+    )]
     pub max_connections: usize,
     /// On SIGTERM/Ctrl-C, how long in-flight requests may take to finish (seconds).
     #[arg(long, env = "TLSRPT_SHUTDOWN_GRACE", value_parser = parse_seconds, default_value = "30")]

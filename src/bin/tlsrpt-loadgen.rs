@@ -9,6 +9,9 @@
 //! - `fill --database URL --count N`: commits reports straight through the store (the
 //!   same writer the intakes use), to build large databases for query benchmarks.
 //! - `query --url URL --ca CERT --requests N`: times GET requests (p50/p95/p99).
+//! - `smtp --addr HOST:PORT --connections 32 --count N`: delivers one report per message
+//!   over plain SMTP sessions and times end of DATA → 250.
+//! - `idle --addr HOST:PORT --connections 1000`: opens sessions, says EHLO and holds them.
 //!
 //! Output is deterministic for a given `--seed`.
 
@@ -75,6 +78,28 @@ enum Cmd {
         domains: u64,
         #[arg(long, default_value_t = 3)]
         seed: u64,
+    },
+    /// Deliver reports over SMTP, one per message.
+    Smtp {
+        #[arg(long)]
+        addr: String,
+        #[arg(long, default_value_t = 32)]
+        connections: usize,
+        #[arg(long, default_value_t = 20_000)]
+        count: u64,
+        #[arg(long, default_value = "tlsrpt@reports.example.com")]
+        rcpt: String,
+        #[arg(long, default_value_t = 1000)]
+        domains: u64,
+        #[arg(long, default_value_t = 4)]
+        seed: u64,
+    },
+    /// Open idle SMTP sessions (EHLO, then nothing) and hold them until Ctrl-C.
+    Idle {
+        #[arg(long)]
+        addr: String,
+        #[arg(long, default_value_t = 1000)]
+        connections: usize,
     },
     /// Time GET requests against the query API.
     Query {
@@ -334,6 +359,143 @@ async fn query_load(url: String, ca: PathBuf, requests: u64, clients: usize) -> 
     Ok(())
 }
 
+/// Reads one (possibly multi-line) SMTP reply and returns its code.
+async fn smtp_reply<R: tokio::io::AsyncBufRead + Unpin>(reader: &mut R) -> Result<u16, Fail> {
+    use tokio::io::AsyncBufReadExt;
+    let mut line = String::new();
+    loop {
+        line.clear();
+        if reader.read_line(&mut line).await? == 0 {
+            return Err("connection closed".into());
+        }
+        if line.len() < 4 {
+            return Err(format!("bad reply {line:?}").into());
+        }
+        if line.as_bytes()[3] != b'-' {
+            return Ok(line[..3].parse()?);
+        }
+    }
+}
+
+fn email(json: &str, n: u64) -> Vec<u8> {
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::STANDARD.encode(gzip(json.as_bytes()));
+    let body: Vec<&str> = b64
+        .as_bytes()
+        .chunks(76)
+        .filter_map(|c| std::str::from_utf8(c).ok())
+        .collect();
+    format!(
+        "From: tlsrpt@reporter.example\r\nTo: tlsrpt@reports.example.com\r\nSubject: Report {n}\r\n\
+         Message-ID: <{n}@reporter.example>\r\nMIME-Version: 1.0\r\n\
+         Content-Type: multipart/report; report-type=\"tlsrpt\"; boundary=\"b\"\r\n\r\n\
+         --b\r\nContent-Type: text/plain\r\n\r\nTLS report\r\n\
+         --b\r\nContent-Type: application/tlsrpt+gzip; name=\"r{n}.json.gz\"\r\nContent-Transfer-Encoding: base64\r\n\r\n\
+         {}\r\n--b--\r\n",
+        body.join("\r\n")
+    )
+    .into_bytes()
+}
+
+async fn smtp_load(
+    addr: String,
+    connections: usize,
+    count: u64,
+    rcpt: String,
+    domains: u64,
+    seed: u64,
+) -> Result<(), Fail> {
+    use tokio::io::AsyncWriteExt;
+    let mut rng = Rng(seed.max(1));
+    let messages: Vec<Vec<u8>> = (0..count)
+        .map(|n| email(&report(&mut rng, n + seed * 1_000_000_000, domains), n))
+        .collect();
+    let messages = Arc::new(messages);
+    let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let started = Instant::now();
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..connections.max(1) {
+        let (addr, rcpt, messages, next) =
+            (addr.clone(), rcpt.clone(), messages.clone(), next.clone());
+        tasks.spawn(async move {
+            let stream = tokio::net::TcpStream::connect(&addr).await?;
+            stream.set_nodelay(true)?;
+            let (read, mut write) = stream.into_split();
+            let mut read = tokio::io::BufReader::new(read);
+            let mut latencies = Vec::new();
+            let mut codes = std::collections::BTreeMap::<u16, u64>::new();
+            if smtp_reply(&mut read).await? != 220 {
+                return Err::<_, Fail>("no greeting".into());
+            }
+            write.write_all(b"EHLO loadgen.example\r\n").await?;
+            smtp_reply(&mut read).await?;
+            loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let Some(message) = messages.get(i) else {
+                    break;
+                };
+                // PIPELINING: envelope and DATA in one write.
+                write
+                    .write_all(
+                        format!(
+                            "MAIL FROM:<tlsrpt@reporter.example>\r\nRCPT TO:<{rcpt}>\r\nDATA\r\n"
+                        )
+                        .as_bytes(),
+                    )
+                    .await?;
+                for _ in 0..3 {
+                    smtp_reply(&mut read).await?;
+                }
+                write.write_all(message).await?;
+                write.write_all(b".\r\n").await?;
+                let sent = Instant::now();
+                let code = smtp_reply(&mut read).await?;
+                latencies.push(sent.elapsed());
+                *codes.entry(code).or_default() += 1;
+            }
+            write.write_all(b"QUIT\r\n").await?;
+            Ok((latencies, codes))
+        });
+    }
+    let mut latencies = Vec::new();
+    let mut codes = std::collections::BTreeMap::<u16, u64>::new();
+    while let Some(done) = tasks.join_next().await {
+        let (l, c) = done??;
+        latencies.extend(l);
+        for (k, v) in c {
+            *codes.entry(k).or_default() += v;
+        }
+    }
+    print_latencies(
+        "SMTP messages (end of DATA -> reply)",
+        latencies.len(),
+        started.elapsed(),
+        latencies,
+    );
+    println!("reply codes: {codes:?}");
+    Ok(())
+}
+
+async fn idle(addr: String, connections: usize) -> Result<(), Fail> {
+    use tokio::io::AsyncWriteExt;
+    let mut held = Vec::with_capacity(connections);
+    for _ in 0..connections {
+        let stream = tokio::net::TcpStream::connect(&addr).await?;
+        let (read, mut write) = stream.into_split();
+        let mut read = tokio::io::BufReader::new(read);
+        smtp_reply(&mut read).await?;
+        write.write_all(b"EHLO idle.example\r\n").await?;
+        smtp_reply(&mut read).await?;
+        held.push((read, write));
+    }
+    println!(
+        "holding {} idle SMTP sessions; Ctrl-C to release",
+        held.len()
+    );
+    tokio::signal::ctrl_c().await?;
+    Ok(())
+}
+
 async fn fill(database: String, count: u64, domains: u64, seed: u64) -> Result<(), Fail> {
     let store = tlsrptd::store::Store::open(&database).await?;
     let limits = tlsrptd::pipeline::Limits::default();
@@ -453,6 +615,15 @@ fn main() -> std::process::ExitCode {
             requests,
             clients,
         } => run(query_load(url, ca, requests, clients)),
+        Cmd::Smtp {
+            addr,
+            connections,
+            count,
+            rcpt,
+            domains,
+            seed,
+        } => run(smtp_load(addr, connections, count, rcpt, domains, seed)),
+        Cmd::Idle { addr, connections } => run(idle(addr, connections)),
     }
 }
 

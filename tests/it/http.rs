@@ -691,3 +691,84 @@ async fn graceful_shutdown_lets_an_in_flight_request_finish() {
     // No longer accepting.
     assert!(tokio::net::TcpStream::connect(app.addr).await.is_err());
 }
+
+#[tokio::test]
+async fn http2_is_negotiated() {
+    let mut app = spawn_app(Db::Sqlite, |_| {}).await;
+    let response = app.client.get(app.url("/healthz")).send().await.unwrap();
+    assert_eq!(response.version(), reqwest::Version::HTTP_2);
+    app.stop().await;
+}
+
+fn write_cert(dir: &std::path::Path) -> Vec<u8> {
+    let c = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+    std::fs::write(dir.join("cert.pem"), c.cert.pem()).unwrap();
+    std::fs::write(dir.join("key.pem"), c.signing_key.serialize_pem()).unwrap();
+    c.cert.der().to_vec()
+}
+
+fn client_trusting(der: &[u8], addr: std::net::SocketAddr) -> reqwest::Client {
+    reqwest::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_der(der).unwrap())
+        .resolve("localhost", addr)
+        .build()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn sighup_reloads_the_certificate_without_dropping_connections() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = write_cert(dir.path());
+    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    let mut app = spawn_app(Db::Sqlite, |c| {
+        c.http.tls_cert = Some(cert.clone());
+        c.http.tls_key = Some(key.clone());
+    })
+    .await;
+    let old_client = client_trusting(&first, app.addr);
+    assert_eq!(
+        old_client
+            .get(app.url("/healthz"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+
+    let second = write_cert(dir.path());
+    let status = std::process::Command::new("kill")
+        .args(["-HUP", &std::process::id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    // New handshakes get the new certificate...
+    let new_client = client_trusting(&second, app.addr);
+    assert_eq!(
+        new_client
+            .get(app.url("/healthz"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    let fresh_old = client_trusting(&first, app.addr);
+    assert!(
+        fresh_old.get(app.url("/healthz")).send().await.is_err(),
+        "old certificate still served"
+    );
+    // ...while the connection opened before the reload keeps working.
+    assert_eq!(
+        old_client
+            .get(app.url("/healthz"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    app.stop().await;
+}

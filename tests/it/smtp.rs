@@ -309,3 +309,78 @@ async fn dkim_record_stores_and_flags() {
     assert!(codes.contains(&"dkim-not-valid"), "{codes:?}");
     app.stop().await;
 }
+
+#[tokio::test]
+async fn store_failure_answers_451_so_the_sender_retries() {
+    let mut app = smtp_app(|_| {}).await;
+    let pool = sqlx::SqlitePool::connect(&app.database_url).await.unwrap();
+    sqlx::query("CREATE TRIGGER fail_reports BEFORE INSERT ON reports BEGIN SELECT RAISE(ABORT, 'simulated storage failure'); END")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let json = report_json(
+        "retry.example",
+        "t-1",
+        D,
+        &[("example.com", "sts", 1, 0, &[])],
+    );
+    let error = client(&app)
+        .send_raw(
+            &envelope("tlsrpt@reports.example.com"),
+            &report_email(&json, "example.com"),
+        )
+        .await
+        .expect_err("451");
+    assert!(error.is_transient(), "{error}");
+    assert_eq!(
+        error.status().map(|c| c.to_string()).as_deref(),
+        Some("451")
+    );
+    sqlx::query("DROP TRIGGER fail_reports")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let ok = client(&app)
+        .send_raw(
+            &envelope("tlsrpt@reports.example.com"),
+            &report_email(&json, "example.com"),
+        )
+        .await
+        .expect("retry succeeds");
+    assert_eq!(ok.code().to_string(), "250");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn shutdown_answers_421_to_open_sessions() {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
+    let mut app = smtp_app(|_| {}).await;
+    let stream = tokio::net::TcpStream::connect(app.smtp_addr.unwrap())
+        .await
+        .unwrap();
+    let (read, mut write) = stream.into_split();
+    let mut lines = tokio::io::BufReader::new(read).lines();
+    assert!(
+        lines
+            .next_line()
+            .await
+            .unwrap()
+            .unwrap()
+            .starts_with("220 ")
+    );
+    write.write_all(b"EHLO client.example\r\n").await.unwrap();
+    while let Some(line) = lines.next_line().await.unwrap() {
+        if line.starts_with("250 ") {
+            break;
+        }
+    }
+    app.trigger_shutdown();
+    let line = tokio::time::timeout(std::time::Duration::from_secs(5), lines.next_line())
+        .await
+        .expect("reply before timeout")
+        .unwrap()
+        .unwrap();
+    assert!(line.starts_with("421 4.3.2"), "{line}");
+    let handle = app.handle.take().unwrap();
+    handle.await.unwrap().unwrap();
+}
