@@ -187,10 +187,15 @@ async fn submit(
                         .iter()
                         .find(|r| matches!(r.outcome, crate::store::ReportOutcome::Stored { .. }))
                         .or(outcome.reports.first());
-                    let (status, label) = if verdict == Verdict::Duplicate {
-                        (StatusCode::OK, "duplicate")
-                    } else {
+                    // 201 only when something new was committed; all duplicates is 200.
+                    let any_stored = outcome
+                        .reports
+                        .iter()
+                        .any(|r| matches!(r.outcome, crate::store::ReportOutcome::Stored { .. }));
+                    let (status, label) = if any_stored {
                         (StatusCode::CREATED, "stored")
+                    } else {
+                        (StatusCode::OK, "duplicate")
                     };
                     (
                         status,

@@ -5,9 +5,10 @@
 //! committed and synced, and typed answers to the read methods used by the API, the
 //! dashboard and the tests.
 //!
-//! Writes go through one writer task per process that drains a queue and commits many
-//! submissions in one transaction (group commit): the caller's future resolves only after
-//! that commit, so "stored" always means "on disk", while throughput comes from batching.
+//! Writes go through writer tasks (one for SQLite, a few for PostgreSQL) that drain a
+//! queue and commit many submissions in one transaction (group commit): the caller's
+//! future resolves only after that commit, so "stored" always means "on disk", while
+//! throughput comes from batching.
 //! The SQL is written once in [`queries`] and instantiated for each backend by
 //! `sqlite.rs` and `postgres.rs`, which differ in connection setup, transaction start and
 //! migrations.
@@ -16,6 +17,7 @@ mod postgres;
 mod queries;
 mod sqlite;
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
@@ -34,6 +36,12 @@ const MAX_BATCH: usize = 512;
 /// Submissions waiting for the writer. When full, intakes wait (back-pressure) instead of
 /// buffering without bound; 2 batches keeps the writer busy while the next one fills.
 const WRITE_QUEUE: usize = 2 * MAX_BATCH;
+
+/// Concurrent write transactions per process on PostgreSQL. SQLite has one writer by
+/// design; PostgreSQL commits in parallel (dedup holds through the unique key, which
+/// makes a second insert of the same report wait for the first), so a few writers keep
+/// its WAL flushes overlapping. Four stays well inside the pool of eight connections.
+const POSTGRES_WRITERS: usize = 4;
 
 /// Largest page a list query returns; bigger requests are clamped so one API call cannot
 /// pull the whole database into memory.
@@ -291,7 +299,14 @@ impl Store {
             return Err(StoreError::UnsupportedUrl(url.to_owned()));
         };
         let (tx, rx) = mpsc::channel(WRITE_QUEUE);
-        tokio::spawn(run_writer(backend.clone(), rx));
+        let writers = match backend {
+            Backend::Sqlite(_) => 1,
+            Backend::Postgres(_) => POSTGRES_WRITERS,
+        };
+        let rx = Arc::new(tokio::sync::Mutex::new(rx));
+        for _ in 0..writers {
+            tokio::spawn(run_writer(backend.clone(), rx.clone()));
+        }
         Ok(Store {
             backend,
             writer: tx,
@@ -437,9 +452,14 @@ impl Store {
 /// The writer task: takes up to [`MAX_BATCH`] queued submissions, commits them in one
 /// transaction and answers each caller. If the batch fails, each submission is retried
 /// alone so one bad row cannot fail its neighbours.
-async fn run_writer(backend: Backend, mut rx: mpsc::Receiver<WriteJob>) {
+async fn run_writer(backend: Backend, rx: Arc<tokio::sync::Mutex<mpsc::Receiver<WriteJob>>>) {
     let mut jobs: Vec<WriteJob> = Vec::with_capacity(MAX_BATCH);
-    while rx.recv_many(&mut jobs, MAX_BATCH).await > 0 {
+    loop {
+        // Writers take turns draining the queue; the lock is held only while receiving.
+        let received = rx.lock().await.recv_many(&mut jobs, MAX_BATCH).await;
+        if received == 0 {
+            break;
+        }
         let started = Instant::now();
         let submissions: Vec<&NewSubmission> = jobs.iter().map(|(s, _)| s).collect();
         let result = write_batch(&backend, &submissions).await;

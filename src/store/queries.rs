@@ -36,7 +36,7 @@ pub(super) const INSERT_POLICIES: &str = "INSERT INTO policies \
 
 pub(super) const INSERT_DETAILS: &str = "INSERT INTO failure_details (policy_row, result_type, sending_mta_ip, \
     receiving_mx_hostname, receiving_mx_helo, receiving_ip, failed_session_count, \
-    additional_information, failure_reason_code) ";
+    additional_information, failure_reason_code, policy_domain, start_at) ";
 
 pub(super) const INSERT_QUARANTINE: &str =
     "INSERT INTO quarantine (id, submission_id, received_at, origin, reason_code, reason) ";
@@ -108,20 +108,17 @@ pub(super) const DOMAIN_TOTALS: &str = "SELECT COUNT(DISTINCT report_row), \
     CAST(COALESCE(SUM(total_successful), 0) AS BIGINT), CAST(COALESCE(SUM(total_failed), 0) AS BIGINT) \
     FROM policies WHERE policy_domain = $1 AND start_at >= $2 AND start_at < $3";
 
-pub(super) const BY_RESULT_TYPE: &str = "SELECT fd.result_type, CAST(SUM(fd.failed_session_count) AS BIGINT) \
-    FROM failure_details fd JOIN policies p ON p.id = fd.policy_row \
-    WHERE p.policy_domain = $1 AND p.start_at >= $2 AND p.start_at < $3 \
-    GROUP BY fd.result_type ORDER BY 2 DESC, 1";
+pub(super) const BY_RESULT_TYPE: &str = "SELECT result_type, CAST(SUM(failed_session_count) AS BIGINT) \
+    FROM failure_details WHERE policy_domain = $1 AND start_at >= $2 AND start_at < $3 \
+    GROUP BY result_type ORDER BY 2 DESC, 1";
 
-pub(super) const BY_RECEIVING_MX: &str = "SELECT fd.receiving_mx_hostname, CAST(SUM(fd.failed_session_count) AS BIGINT) \
-    FROM failure_details fd JOIN policies p ON p.id = fd.policy_row \
-    WHERE p.policy_domain = $1 AND p.start_at >= $2 AND p.start_at < $3 \
-    GROUP BY fd.receiving_mx_hostname ORDER BY 2 DESC, COALESCE(fd.receiving_mx_hostname, '')";
+pub(super) const BY_RECEIVING_MX: &str = "SELECT receiving_mx_hostname, CAST(SUM(failed_session_count) AS BIGINT) \
+    FROM failure_details WHERE policy_domain = $1 AND start_at >= $2 AND start_at < $3 \
+    GROUP BY receiving_mx_hostname ORDER BY 2 DESC, COALESCE(receiving_mx_hostname, '')";
 
-pub(super) const BY_SENDING_IP: &str = "SELECT fd.sending_mta_ip, CAST(SUM(fd.failed_session_count) AS BIGINT) \
-    FROM failure_details fd JOIN policies p ON p.id = fd.policy_row \
-    WHERE p.policy_domain = $1 AND p.start_at >= $2 AND p.start_at < $3 \
-    GROUP BY fd.sending_mta_ip ORDER BY 2 DESC, COALESCE(fd.sending_mta_ip, '')";
+pub(super) const BY_SENDING_IP: &str = "SELECT sending_mta_ip, CAST(SUM(failed_session_count) AS BIGINT) \
+    FROM failure_details WHERE policy_domain = $1 AND start_at >= $2 AND start_at < $3 \
+    GROUP BY sending_mta_ip ORDER BY 2 DESC, COALESCE(sending_mta_ip, '')";
 
 pub(super) const BY_ORGANIZATION: &str = "SELECT organization_name, COUNT(DISTINCT report_row), \
     CAST(SUM(total_successful) AS BIGINT), CAST(SUM(total_failed) AS BIGINT) \
@@ -506,7 +503,9 @@ macro_rules! define_queries {
                         .next()
                         .ok_or_else(|| StoreError::Corrupt("id allocation".into()))?;
                     policy_rows.push((pid, *id, position as i64, r, p));
-                    detail_rows.extend(p.failure_details.iter().map(|d| (pid, d)));
+                    let domain = p.policy_domain.as_deref().unwrap_or("");
+                    let start = r.start.timestamp();
+                    detail_rows.extend(p.failure_details.iter().map(|d| (pid, d, domain, start)));
                 }
             }
             for chunk in policy_rows.chunks_pow2() {
@@ -528,7 +527,7 @@ macro_rules! define_queries {
             }
             for chunk in detail_rows.chunks_pow2() {
                 let mut insert = sqlx::QueryBuilder::<$db>::new(q::INSERT_DETAILS);
-                insert.push_values(chunk, |mut b, (pid, d)| {
+                insert.push_values(chunk, |mut b, (pid, d, domain, start)| {
                     b.push_bind(*pid)
                         .push_bind(d.result_type.as_str())
                         .push_bind(d.sending_mta_ip.as_deref())
@@ -537,7 +536,9 @@ macro_rules! define_queries {
                         .push_bind(d.receiving_ip.as_deref())
                         .push_bind(d.failed_session_count)
                         .push_bind(d.additional_information.as_deref())
-                        .push_bind(d.failure_reason_code.as_deref());
+                        .push_bind(d.failure_reason_code.as_deref())
+                        .push_bind(*domain)
+                        .push_bind(*start);
                 });
                 insert.build().execute(&mut *tx).await?;
             }

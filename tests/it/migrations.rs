@@ -28,6 +28,12 @@ fn shape(sql: &str) -> BTreeSet<String> {
             ["CREATE", "INDEX", name, ..] | ["CREATE", "UNIQUE", "INDEX", name, ..] => {
                 out.insert(format!("index:{name}"));
             }
+            ["DROP", "INDEX", name, ..] => {
+                out.insert(format!("drop-index:{}", name.trim_end_matches(';')));
+            }
+            ["ALTER", "TABLE", table, "ADD", "COLUMN", column, ..] => {
+                out.insert(format!("{table}.{column}"));
+            }
             [");", ..] | [")", ..] => table = None,
             [first, ..]
                 if table.is_some()
@@ -62,7 +68,7 @@ fn sqlite_and_postgres_folders_match() {
             .unwrap()
         };
         let (a, b) = (shape(&read("sqlite")), shape(&read("postgres")));
-        assert!(a.len() > 10, "parsed {file}: {a:?}");
+        assert!(!a.is_empty(), "parsed nothing from {file}");
         assert_eq!(
             a, b,
             "{file}: tables, columns and indexes differ between backends"

@@ -384,3 +384,80 @@ async fn shutdown_answers_421_to_open_sessions() {
     let handle = app.handle.take().unwrap();
     handle.await.unwrap().unwrap();
 }
+
+/// Reads one reply line (the last line of a multi-line reply).
+async fn reply_line(
+    lines: &mut tokio::io::Lines<tokio::io::BufReader<tokio::net::tcp::OwnedReadHalf>>,
+) -> String {
+    loop {
+        let line = tokio::time::timeout(std::time::Duration::from_secs(10), lines.next_line())
+            .await
+            .expect("reply in time")
+            .unwrap()
+            .unwrap_or_default();
+        if line.len() < 4 || line.as_bytes()[3] != b'-' {
+            return line;
+        }
+    }
+}
+
+async fn open_session(
+    app: &TestApp,
+) -> (
+    tokio::io::Lines<tokio::io::BufReader<tokio::net::tcp::OwnedReadHalf>>,
+    tokio::net::tcp::OwnedWriteHalf,
+) {
+    use tokio::io::AsyncBufReadExt;
+    let stream = tokio::net::TcpStream::connect(app.smtp_addr.unwrap())
+        .await
+        .unwrap();
+    let (read, write) = stream.into_split();
+    (tokio::io::BufReader::new(read).lines(), write)
+}
+
+#[tokio::test]
+async fn idle_timeout_and_session_lifetime_answer_421() {
+    use tokio::io::AsyncWriteExt;
+    let mut app = smtp_app(|s| s.smtp_idle_timeout = std::time::Duration::from_millis(300)).await;
+    let (mut lines, _write) = open_session(&app).await;
+    assert!(reply_line(&mut lines).await.starts_with("220 "));
+    let line = reply_line(&mut lines).await;
+    assert!(
+        line.starts_with("421 4.4.2") && line.contains("Idle"),
+        "{line}"
+    );
+    app.stop().await;
+
+    let mut app =
+        smtp_app(|s| s.smtp_session_lifetime = std::time::Duration::from_millis(600)).await;
+    let (mut lines, mut write) = open_session(&app).await;
+    assert!(reply_line(&mut lines).await.starts_with("220 "));
+    // Busy, never idle: NOOP every 100 ms until the lifetime is over.
+    let mut last = String::new();
+    for _ in 0..20 {
+        if write.write_all(b"NOOP\r\n").await.is_err() {
+            break;
+        }
+        last = reply_line(&mut lines).await;
+        if last.starts_with("421") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(
+        last.starts_with("421 4.4.2") && last.contains("too long"),
+        "{last}"
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn connections_over_the_cap_get_421() {
+    let mut app = smtp_app(|s| s.smtp_max_connections = 1).await;
+    let (mut first, _w1) = open_session(&app).await;
+    assert!(reply_line(&mut first).await.starts_with("220 "));
+    let (mut second, _w2) = open_session(&app).await;
+    let line = reply_line(&mut second).await;
+    assert!(line.starts_with("421 4.7.0"), "{line}");
+    app.stop().await;
+}
