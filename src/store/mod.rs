@@ -454,6 +454,7 @@ impl Store {
 /// alone so one bad row cannot fail its neighbours.
 async fn run_writer(backend: Backend, rx: Arc<tokio::sync::Mutex<mpsc::Receiver<WriteJob>>>) {
     let mut jobs: Vec<WriteJob> = Vec::with_capacity(MAX_BATCH);
+    let mut conn: Option<WriterConn> = None;
     loop {
         // Writers take turns draining the queue; the lock is held only while receiving.
         let received = rx.lock().await.recv_many(&mut jobs, MAX_BATCH).await;
@@ -462,7 +463,7 @@ async fn run_writer(backend: Backend, rx: Arc<tokio::sync::Mutex<mpsc::Receiver<
         }
         let started = Instant::now();
         let submissions: Vec<&NewSubmission> = jobs.iter().map(|(s, _)| s).collect();
-        let result = write_batch(&backend, &submissions).await;
+        let result = write_batch(&backend, &mut conn, &submissions).await;
         let elapsed = started.elapsed();
         tracing::debug!(
             batch = jobs.len(),
@@ -481,7 +482,7 @@ async fn run_writer(backend: Backend, rx: Arc<tokio::sync::Mutex<mpsc::Receiver<
             Err(batch_error) => {
                 tracing::warn!(error = %batch_error, size = jobs.len(), "batch commit failed, retrying one by one");
                 for (submission, reply) in jobs.drain(..) {
-                    let result = write_batch(&backend, &[&submission])
+                    let result = write_batch(&backend, &mut conn, &[&submission])
                         .await
                         .map(|mut r| r.remove(0));
                     if let Err(e) = &result {
@@ -495,14 +496,35 @@ async fn run_writer(backend: Backend, rx: Arc<tokio::sync::Mutex<mpsc::Receiver<
     }
 }
 
+/// The connection a writer task keeps between batches. Writing through one connection
+/// keeps its page cache warm: with SQLite's WAL, a connection that did not make the last
+/// commit has to re-read the pages it caches.
+enum WriterConn {
+    Sqlite(sqlx::pool::PoolConnection<sqlx::Sqlite>),
+    Postgres(sqlx::pool::PoolConnection<sqlx::Postgres>),
+}
+
 async fn write_batch(
     backend: &Backend,
+    conn: &mut Option<WriterConn>,
     submissions: &[&NewSubmission],
 ) -> Result<Vec<CommitReceipt>, StoreError> {
-    match backend {
-        Backend::Sqlite(p) => sqlite::write_batch(p, submissions).await,
-        Backend::Postgres(p) => postgres::write_batch(p, submissions).await,
+    let writer = match conn {
+        Some(writer) => writer,
+        None => conn.insert(match backend {
+            Backend::Sqlite(p) => WriterConn::Sqlite(p.acquire().await?),
+            Backend::Postgres(p) => WriterConn::Postgres(p.acquire().await?),
+        }),
+    };
+    let result = match writer {
+        WriterConn::Sqlite(c) => sqlite::write_batch(c, submissions).await,
+        WriterConn::Postgres(c) => postgres::write_batch(c, submissions).await,
+    };
+    if result.is_err() {
+        // Do not keep a connection that may be broken; the next batch takes a fresh one.
+        *conn = None;
     }
+    result
 }
 
 /// Report or rejection counts as a fraction, 0 when there were no sessions.

@@ -408,10 +408,10 @@ macro_rules! define_queries {
         /// allocated up front (`$alloc`), reports are inserted with `ON CONFLICT DO
         /// NOTHING`, and the ids that made it in tell stored from duplicate.
         pub(super) async fn write_batch(
-            pool: &$pool,
+            conn: &mut <$db as sqlx::Database>::Connection,
             submissions: &[&NewSubmission],
         ) -> Result<Vec<CommitReceipt>, StoreError> {
-            let mut tx = pool.begin_with($begin).await?;
+            let mut tx = sqlx::Connection::begin_with(conn, $begin).await?;
             let n_reports: usize = submissions.iter().map(|s| s.reports.len()).sum();
             let n_policies: usize = submissions
                 .iter()

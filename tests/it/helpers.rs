@@ -330,3 +330,57 @@ impl TestApp {
         }
     }
 }
+
+/// Four reports whose numbers the tests compute by hand (day 20000 is 2024-10-04; the
+/// one 40 days earlier falls outside the ranges the tests query):
+/// example.org: a-1 (org-a, day 0, sts 100 ok / 10 failed: certificate-expired 6 via
+/// mx1 from 192.0.2.1, starttls-not-supported 4 via mx2 from 192.0.2.2), b-1 (org-b,
+/// day 1, sts 50/5: certificate-expired 5 via mx1 from 192.0.2.1; plus example.net
+/// 7/0), a-2 (org-a, day 3, tlsa 20/0), b-old (org-b, day -40, 1000/1000).
+pub fn known_set() -> Vec<Vec<u8>> {
+    const D: i64 = 20_000;
+    vec![
+        report_json(
+            "org-a.example",
+            "a-1",
+            D,
+            &[(
+                "example.org",
+                "sts",
+                100,
+                10,
+                &[
+                    ("certificate-expired", "192.0.2.1", "mx1.example.org", 6),
+                    ("starttls-not-supported", "192.0.2.2", "mx2.example.org", 4),
+                ],
+            )],
+        ),
+        report_json(
+            "org-b.example",
+            "b-1",
+            D + 1,
+            &[
+                (
+                    "example.org",
+                    "sts",
+                    50,
+                    5,
+                    &[("certificate-expired", "192.0.2.1", "mx1.example.org", 5)],
+                ),
+                ("example.net", "sts", 7, 0, &[]),
+            ],
+        ),
+        report_json(
+            "org-a.example",
+            "a-2",
+            D + 3,
+            &[("example.org", "tlsa", 20, 0, &[])],
+        ),
+        report_json(
+            "org-b.example",
+            "b-old",
+            D - 40,
+            &[("example.org", "sts", 1000, 1000, &[])],
+        ),
+    ]
+}

@@ -119,50 +119,7 @@ async fn intake_statuses_and_dedup_across_intakes(db: Db) {
 
 async fn api_numbers_match_hand_computed(db: Db) {
     let mut app = spawn_app(db, |_| {}).await;
-    let bodies = [
-        report_json(
-            "org-a.example",
-            "a-1",
-            D,
-            &[(
-                "example.org",
-                "sts",
-                100,
-                10,
-                &[
-                    ("certificate-expired", "192.0.2.1", "mx1.example.org", 6),
-                    ("starttls-not-supported", "192.0.2.2", "mx2.example.org", 4),
-                ],
-            )],
-        ),
-        report_json(
-            "org-b.example",
-            "b-1",
-            D + 1,
-            &[
-                (
-                    "example.org",
-                    "sts",
-                    50,
-                    5,
-                    &[("certificate-expired", "192.0.2.1", "mx1.example.org", 5)],
-                ),
-                ("example.net", "sts", 7, 0, &[]),
-            ],
-        ),
-        report_json(
-            "org-a.example",
-            "a-2",
-            D + 3,
-            &[("example.org", "tlsa", 20, 0, &[])],
-        ),
-        report_json(
-            "org-b.example",
-            "b-old",
-            D - 40,
-            &[("example.org", "sts", 1000, 1000, &[])],
-        ),
-    ];
+    let bodies = crate::helpers::known_set();
     for body in bodies {
         assert_eq!(
             app.post_report(gzip(&body), "application/tlsrpt+gzip")

@@ -171,50 +171,7 @@ fn hex_sha256(bytes: &[u8]) -> String {
 
 /// Four reports; the one 40 days earlier is outside the queried range.
 async fn seed_known_set(store: &Store) {
-    let reports = [
-        report_json(
-            "org-a.example",
-            "a-1",
-            D,
-            &[(
-                "example.org",
-                "sts",
-                100,
-                10,
-                &[
-                    ("certificate-expired", "192.0.2.1", "mx1.example.org", 6),
-                    ("starttls-not-supported", "192.0.2.2", "mx2.example.org", 4),
-                ],
-            )],
-        ),
-        report_json(
-            "org-b.example",
-            "b-1",
-            D + 1,
-            &[
-                (
-                    "example.org",
-                    "sts",
-                    50,
-                    5,
-                    &[("certificate-expired", "192.0.2.1", "mx1.example.org", 5)],
-                ),
-                ("example.net", "sts", 7, 0, &[]),
-            ],
-        ),
-        report_json(
-            "org-a.example",
-            "a-2",
-            D + 3,
-            &[("example.org", "tlsa", 20, 0, &[])],
-        ),
-        report_json(
-            "org-b.example",
-            "b-old",
-            D - 40,
-            &[("example.org", "sts", 1000, 1000, &[])],
-        ),
-    ];
+    let reports = crate::helpers::known_set();
     for r in reports {
         assert_eq!(ingest(store, r).await.verdict(), Verdict::Stored);
     }
