@@ -322,6 +322,10 @@ fn router(store: Store, limits: Limits, http: &HttpArgs) -> axum::Router {
             "/api/v1",
             query::api::router(store.clone(), http.api_token.clone()),
         )
+        .merge(query::dashboard::router(
+            store.clone(),
+            http.api_token.clone(),
+        ))
         .merge(query::ops::router(store))
         .layer(axum::middleware::from_fn(crate::telemetry::http_metrics))
         .layer(

@@ -231,6 +231,16 @@ pub enum Db {
 }
 
 pub async fn spawn_app(db: Db, tweak: impl FnOnce(&mut tlsrptd::app::AppConfig)) -> TestApp {
+    spawn(db, false, tweak).await
+}
+
+/// The app on port 0 over plain HTTP (`--http-plain`), reached as `http://localhost:PORT`:
+/// what a browser in the dashboard tests talks to without certificate trouble.
+pub async fn spawn_plain_app(db: Db, tweak: impl FnOnce(&mut tlsrptd::app::AppConfig)) -> TestApp {
+    spawn(db, true, tweak).await
+}
+
+async fn spawn(db: Db, plain: bool, tweak: impl FnOnce(&mut tlsrptd::app::AppConfig)) -> TestApp {
     let (database_url, dir) = match db {
         Db::Sqlite => {
             let dir = tempfile::tempdir().unwrap();
@@ -244,26 +254,30 @@ pub async fn spawn_app(db: Db, tweak: impl FnOnce(&mut tlsrptd::app::AppConfig))
         http: http_args(),
         smtp: smtp_args(),
     };
+    config.http.http_plain = plain;
     tweak(&mut config);
     let app = tlsrptd::app::App::build(config).await.expect("app builds");
     let addr = app.http_addr();
     let smtp_addr = app.smtp_addr();
-    let cert = app.certificate().expect("TLS certificate");
+    let cert = app.certificate();
+    assert!(plain || cert.is_some(), "TLS certificate");
     let _ = tlsrptd::tls::crypto_provider();
-    let client = reqwest::Client::builder()
-        .add_root_certificate(reqwest::Certificate::from_der(cert.as_ref()).unwrap())
-        .resolve("localhost", addr)
-        .build()
-        .unwrap();
+    let mut client = reqwest::Client::builder();
+    if let Some(cert) = &cert {
+        client =
+            client.add_root_certificate(reqwest::Certificate::from_der(cert.as_ref()).unwrap());
+    }
+    let client = client.resolve("localhost", addr).build().unwrap();
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let handle = tokio::spawn(app.run(async move {
         let _ = rx.await;
     }));
+    let scheme = if plain { "http" } else { "https" };
     TestApp {
         addr,
         smtp_addr,
-        certificate: cert.as_ref().to_vec(),
-        base: format!("https://localhost:{}", addr.port()),
+        certificate: cert.map(|c| c.as_ref().to_vec()).unwrap_or_default(),
+        base: format!("{scheme}://localhost:{}", addr.port()),
         client,
         database_url,
         shutdown: Some(tx),

@@ -1,8 +1,11 @@
 //! The one integration-test binary. Modules follow the pipeline: import through the
 //! binary, the store contract (SQLite always; PostgreSQL when `TLSRPT_TEST_POSTGRES_URL`
-//! is set, run by `.ci/run` with `--ignored postgres`), migrations and the corpus.
+//! is set, run by `.ci/run` with `--ignored postgres`), migrations, the corpus, and the
+//! dashboard (plain HTTP checks always; headless Chromium checks with `--ignored browser`).
 
+mod browser;
 mod corpus;
+mod dashboard;
 mod dkim;
 mod dns;
 mod helpers;

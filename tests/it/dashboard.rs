@@ -1,0 +1,321 @@
+//! The dashboard over plain HTTP with reqwest (no browser): security headers, token
+//! login, escaping of report strings, the empty state and error pages.
+
+use chrono::Utc;
+
+use crate::helpers::{Db, TestApp, report_json, spawn_app, spawn_plain_app};
+
+/// A payload that runs script if any report string reaches the page unescaped.
+pub const XSS: &str = r#"<script>window.__xss=1</script><img src=x onerror="window.__xss=2">"#;
+
+/// Days since 1970 of `days_ago` days before today (UTC), so reports fall in the
+/// dashboard's default range.
+pub fn day_ago(days_ago: i64) -> i64 {
+    Utc::now().timestamp().div_euclid(86_400) - days_ago
+}
+
+/// A report whose organization name, failure reason code, MX hostname and additional
+/// information all carry [`XSS`].
+pub fn xss_report(domain: &str) -> Vec<u8> {
+    let mut json: serde_json::Value = serde_json::from_slice(&report_json(
+        XSS,
+        "xss-1",
+        day_ago(2),
+        &[(
+            domain,
+            "sts",
+            5,
+            2,
+            &[("certificate-expired", "192.0.2.66", XSS, 2)],
+        )],
+    ))
+    .expect("report json");
+    let detail = &mut json["policies"][0]["failure-details"][0];
+    detail["failure-reason-code"] = XSS.into();
+    detail["additional-information"] = XSS.into();
+    json["policies"][0]["policy"]["policy-string"] =
+        serde_json::json!(["version: STSv1", format!("mode: {XSS}")]);
+    serde_json::to_vec(&json).expect("serialize")
+}
+
+fn no_redirect_client() -> reqwest::Client {
+    let _ = tlsrptd::tls::crypto_provider();
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client")
+}
+
+async fn get_text(app: &TestApp, path: &str) -> (u16, String) {
+    let response = app.client.get(app.url(path)).send().await.expect("GET");
+    (
+        response.status().as_u16(),
+        response.text().await.expect("body"),
+    )
+}
+
+#[tokio::test]
+async fn dashboard_sends_csp_and_nosniff_on_every_page() {
+    let mut app = spawn_app(Db::Sqlite, |_| {}).await;
+    for path in [
+        "/",
+        "/reports",
+        "/rejections",
+        "/domains/example.com",
+        "/reports/999",
+    ] {
+        let response = app.client.get(app.url(path)).send().await.expect("GET");
+        let headers = response.headers();
+        assert_eq!(
+            headers["content-security-policy"],
+            tlsrptd::query::dashboard::CSP,
+            "{path}"
+        );
+        assert!(
+            tlsrptd::query::dashboard::CSP.contains("script-src 'self'")
+                && !tlsrptd::query::dashboard::CSP.contains("unsafe-inline")
+        );
+        assert_eq!(headers["x-content-type-options"], "nosniff", "{path}");
+        assert!(
+            headers["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("text/html"),
+            "{path}"
+        );
+    }
+    let response = app
+        .client
+        .get(app.url("/assets/dashboard.css"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert!(
+        response.headers()["cache-control"]
+            .to_str()
+            .unwrap()
+            .contains("max-age=31536000")
+    );
+    assert_eq!(
+        response.headers()["content-type"],
+        "text/css; charset=utf-8"
+    );
+    // No inline script or style anywhere: the CSP would block them.
+    let (status, body) = get_text(&app, "/").await;
+    assert_eq!(status, 200);
+    assert!(!body.contains("<script"), "{body}");
+    assert!(!body.contains("style="), "{body}");
+    assert!(!body.contains("<style"), "{body}");
+    assert!(
+        !body.contains("http://") && !body.contains("//cdn"),
+        "no external URLs"
+    );
+    let (status, _) = get_text(&app, "/reports/999").await;
+    assert_eq!(status, 404);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn dashboard_empty_state_explains_dns_and_first_report() {
+    let mut app = spawn_plain_app(Db::Sqlite, |_| {}).await;
+    let (status, body) = get_text(&app, "/").await;
+    assert_eq!(status, 200);
+    assert!(body.contains("id=\"empty-state\""), "{body}");
+    assert!(body.contains("_smtp._tls.example.com. TXT"), "{body}");
+    assert!(body.contains("v=TLSRPTv1; rua=mailto:"), "{body}");
+    assert!(body.contains("/v1/reports"));
+    assert!(body.contains("curl"));
+    assert!(body.contains("tlsrptd import"));
+    assert!(
+        body.contains(&format!(
+            "mailto:tlsrpt@localhost,https://localhost:{}/v1/reports",
+            app.addr.port()
+        )),
+        "{body}"
+    );
+    // With reports stored but none in the range, the page says so instead.
+    let (status, json) = app
+        .post_report(
+            report_json(
+                "old.example",
+                "old-1",
+                day_ago(200),
+                &[("old.example", "sts", 1, 0, &[])],
+            ),
+            "application/tlsrpt+json",
+        )
+        .await;
+    assert_eq!(status, 201, "{json}");
+    let (_, body) = get_text(&app, "/?days=7").await;
+    assert!(body.contains("id=\"empty-range\""), "{body}");
+    assert!(!body.contains("id=\"empty-state\""));
+    let (_, body) = get_text(&app, "/?days=365").await;
+    assert!(body.contains("data-domain=\"old.example\""));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn dashboard_requires_the_token_when_one_is_configured() {
+    let mut app = spawn_plain_app(Db::Sqlite, |c| {
+        c.http.api_token = Some("dash-secret".to_owned())
+    })
+    .await;
+    let client = no_redirect_client();
+    for path in [
+        "/",
+        "/reports",
+        "/reports/1",
+        "/rejections",
+        "/domains/a.example",
+    ] {
+        let response = client.get(app.url(path)).send().await.unwrap();
+        assert_eq!(response.status(), 303, "{path}");
+        let location = response.headers()["location"].to_str().unwrap();
+        assert!(location.starts_with("/login?next="), "{path}: {location}");
+        let body = response.text().await.unwrap();
+        assert!(!body.contains("<table"), "{path} serves nothing");
+    }
+    // The login page and the stylesheet are reachable without it.
+    let response = client.get(app.url("/login")).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert!(response.text().await.unwrap().contains("name=\"token\""));
+    let response = client
+        .get(app.url("/assets/dashboard.css"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+
+    // A wrong token: 401, no cookie.
+    let response = client
+        .post(app.url("/login"))
+        .form(&[("token", "wrong"), ("next", "/reports")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 401);
+    assert!(response.headers().get("set-cookie").is_none());
+
+    // The right token: a Secure, HttpOnly, SameSite=Strict cookie that is not the token.
+    let response = client
+        .post(app.url("/login"))
+        .form(&[("token", "dash-secret"), ("next", "/reports?days=7")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 303);
+    assert_eq!(response.headers()["location"], "/reports?days=7");
+    let cookie = response.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(cookie.contains("HttpOnly"), "{cookie}");
+    assert!(cookie.contains("Secure"), "{cookie}");
+    assert!(cookie.contains("SameSite=Strict"), "{cookie}");
+    assert!(!cookie.contains("dash-secret"), "{cookie}");
+    let pair = cookie.split(';').next().unwrap().to_owned();
+    let response = client
+        .get(app.url("/reports"))
+        .header("cookie", &pair)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+
+    // An open redirect through `next` is refused.
+    let response = client
+        .post(app.url("/login"))
+        .form(&[("token", "dash-secret"), ("next", "//evil.example/")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.headers()["location"], "/");
+
+    // A forged cookie does not pass.
+    let response = client
+        .get(app.url("/"))
+        .header("cookie", "tlsrptd_session=dash-secret")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 303);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn dashboard_escapes_report_strings() {
+    let mut app = spawn_app(Db::Sqlite, |_| {}).await;
+    let (status, json) = app
+        .post_report(xss_report("xss.example"), "application/tlsrpt+json")
+        .await;
+    assert_eq!(status, 201, "{json}");
+    let id = json["id"].as_i64().expect("id");
+    for path in [
+        "/".to_owned(),
+        "/reports".to_owned(),
+        format!("/reports/{id}"),
+        "/domains/xss.example".to_owned(),
+    ] {
+        let (status, body) = get_text(&app, &path).await;
+        assert_eq!(status, 200, "{path}");
+        assert!(
+            !body.contains("<script>window.__xss") && !body.contains("<img src=x"),
+            "{path}: unescaped report data"
+        );
+        if path != "/" {
+            // askama writes `<` and `>` as numeric references; either form is text.
+            let body = body.replace("&#60;", "&lt;").replace("&#62;", "&gt;");
+            assert!(
+                body.contains("&lt;script&gt;window.__xss=1&lt;/script&gt;"),
+                "{path}: {body}"
+            );
+        }
+    }
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn dashboard_report_page_shows_smtp_source_and_dkim() {
+    let mut app = spawn_app(Db::Sqlite, |_| {}).await;
+    let store = tlsrptd::store::Store::open(&app.database_url)
+        .await
+        .expect("second handle on the app's database");
+    let submission = tlsrptd::report::Submission {
+        source: tlsrptd::report::Source::Smtp,
+        peer: Some("198.51.100.25:41234".to_owned()),
+        envelope: serde_json::json!({
+            "helo": "mail-out.reporter.example",
+            "dkim": {"result": "pass", "aligned": true,
+                     "signing_domains": ["reporter.example"], "detail": "ok"}
+        }),
+        content_type: None,
+        received_at: Utc::now(),
+        raw: crate::helpers::report_email(
+            &report_json(
+                "reporter.example",
+                "smtp-1",
+                day_ago(1),
+                &[("mail.example", "sts", 3, 0, &[])],
+            ),
+            "mail.example",
+        ),
+    };
+    tlsrptd::pipeline::ingest(&store, &tlsrptd::pipeline::Limits::default(), submission)
+        .await
+        .expect("ingest");
+    let (_, page) = app.get_json("/api/v1/reports?domain=mail.example").await;
+    let id = page["items"][0]["id"]
+        .as_i64()
+        .unwrap_or_else(|| panic!("{page}"));
+    let (status, body) = get_text(&app, &format!("/reports/{id}")).await;
+    assert_eq!(status, 200);
+    assert!(body.contains("SMTP (emailed report)"), "{body}");
+    assert!(body.contains("198.51.100.25:41234"));
+    assert!(
+        body.contains("pass, aligned with the reporting domain; signed by d=reporter.example"),
+        "{body}"
+    );
+    assert!(body.contains("mail-out.reporter.example"), "envelope shown");
+    app.stop().await;
+}
