@@ -4,7 +4,7 @@
 //! Data flow (each arrow is a narrow, typed seam):
 //!
 //! ```text
-//! intake (import CLI | HTTPS)
+//! intake (SMTP + DKIM | HTTPS | import CLI)
 //!     -> report::Submission { source, peer, envelope, received_at, raw bytes }
 //! pipeline::ingest(store, limits, submission)    the one entry point every intake calls
 //!     -> decode::decode   MIME parts / gzip / zip / sniffing -> JSON payloads (bounded)
@@ -17,14 +17,15 @@
 //!
 //! - [`config`] — every flag and its `TLSRPT_*` environment variable.
 //! - [`app`] — binds the listeners, serves, shuts down gracefully; [`tls`] its certificates.
-//! - [`intake`] — where reports arrive: HTTPS `POST /v1/reports`.
-//! - [`cli`] — `import` and `migrate`.
+//! - [`intake`] — where reports arrive: SMTP (sans-IO session, STARTTLS driver, DKIM)
+//!   and HTTPS `POST /v1/reports`.
+//! - [`cli`] — `serve`, `import` and `migrate`.
 //! - [`pipeline`] — decode → parse → store for one submission.
 //! - [`decode`] — RFC 5322 messages, gzip, zip, media-type sniffing.
 //! - [`parse`] — the tolerant RFC 8460 JSON parser and its warnings.
 //! - [`report`] — the domain types shared by every stage.
 //! - [`store`] — SQLite and PostgreSQL backends, group commit, the read side.
-//! - [`query`] — the read side: JSON API, health, metrics.
+//! - [`query`] — the read side: JSON API, dashboard, health, metrics.
 //! - [`telemetry`] — logging, request logs and Prometheus metrics.
 
 pub mod app;

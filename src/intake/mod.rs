@@ -1,9 +1,12 @@
 //! Intakes: where reports arrive. Each turns what it received into a
-//! [`Submission`](crate::report::Submission) and calls
-//! [`pipeline::ingest`](crate::pipeline::ingest); they share nothing else.
+//! [`Submission`](crate::report::Submission) and hands it to the pipeline — HTTPS through
+//! [`pipeline::ingest`](crate::pipeline::ingest), SMTP through its two halves
+//! ([`prepare`](crate::pipeline::prepare), then DKIM, then
+//! [`commit_prepared`](crate::pipeline::commit_prepared)) because RFC 8460 §3 needs the
+//! parsed report's contact-info before deciding. The intakes share nothing else.
 //!
 //! - [`http`]: RFC 8460 §5.4 `POST /v1/reports`.
-//! - [`smtp`]: RFC 8460 §5.3 receive-only ESMTP; a sans-IO session state machine.
+//! - [`smtp`]: RFC 8460 §5.3 receive-only ESMTP: sans-IO session, STARTTLS driver, DKIM.
 
 pub mod http;
 pub mod smtp;
