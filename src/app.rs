@@ -160,7 +160,19 @@ impl App {
         tokio::pin!(shutdown);
         loop {
             let accept = async {
-                let permit = connections.clone().acquire_owned().await;
+                let permit = match connections.clone().try_acquire_owned() {
+                    Ok(permit) => Ok(permit),
+                    Err(_) => {
+                        // At the cap: new clients wait in the kernel's accept queue until
+                        // a connection closes, instead of each getting a task and buffers.
+                        metrics::counter!("tlsrpt_http_connection_cap_reached_total").increment(1);
+                        tracing::warn!(
+                            max = self.http.max_connections,
+                            "HTTP connection limit reached; new connections wait"
+                        );
+                        connections.clone().acquire_owned().await
+                    }
+                };
                 (permit, self.http_listener.accept().await)
             };
             let (permit, accepted) = tokio::select! {

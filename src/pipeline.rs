@@ -113,15 +113,23 @@ pub async fn ingest(
     limits: &Limits,
     submission: Submission,
 ) -> Result<IngestOutcome, IngestError> {
-    let prepared = if submission.raw.len() >= BLOCKING_THRESHOLD {
-        let limits = limits.clone();
-        tokio::task::spawn_blocking(move || prepare(&limits, submission))
-            .await
-            .map_err(|e| IngestError::Task(e.to_string()))?
-    } else {
-        prepare(limits, submission)
-    };
+    let prepared = prepare_off_thread(limits, submission).await?;
     commit_prepared(store, prepared).await
+}
+
+/// [`prepare`] from async code: inline for small submissions, on the blocking pool for
+/// big ones so a large gzip or zip does not stall the async workers.
+pub async fn prepare_off_thread(
+    limits: &Limits,
+    submission: Submission,
+) -> Result<NewSubmission, IngestError> {
+    if submission.raw.len() < BLOCKING_THRESHOLD {
+        return Ok(prepare(limits, submission));
+    }
+    let limits = limits.clone();
+    tokio::task::spawn_blocking(move || prepare(&limits, submission))
+        .await
+        .map_err(|e| IngestError::Task(e.to_string()))
 }
 
 /// The asynchronous half of [`ingest`]: commits a prepared submission and describes the

@@ -729,3 +729,29 @@ async fn sighup_reloads_the_certificate_without_dropping_connections() {
     );
     app.stop().await;
 }
+
+#[tokio::test]
+async fn connections_over_the_cap_wait_until_one_closes() {
+    let mut app = spawn_app(Db::Sqlite, |c| c.http.max_connections = 1).await;
+    // Holds the only slot: connected, but never completes the TLS handshake.
+    let holder = tokio::net::TcpStream::connect(app.addr).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let waiting = tokio::spawn({
+        let client = app.client.clone();
+        let url = app.url("/healthz");
+        async move { client.get(url).send().await.map(|r| r.status().as_u16()) }
+    });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(
+        !waiting.is_finished(),
+        "a second connection was served over the cap"
+    );
+    drop(holder);
+    let status = tokio::time::timeout(Duration::from_secs(5), waiting)
+        .await
+        .expect("served once the slot is free")
+        .unwrap()
+        .unwrap();
+    assert_eq!(status, 200);
+    app.stop().await;
+}

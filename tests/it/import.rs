@@ -195,3 +195,19 @@ fn usage_and_io_errors_exit_2() {
     assert_eq!(no_paths.status.code(), Some(2));
     assert!(stderr(&no_paths).contains("PATH"), "{}", stderr(&no_paths));
 }
+
+#[test]
+fn file_over_the_size_limit_is_an_error_naming_it() {
+    let db = tempfile::tempdir().unwrap();
+    let files = tempfile::tempdir().unwrap();
+    let big = files.path().join("huge.json");
+    // Sparse: 257 MiB on paper, nothing on disk.
+    std::fs::File::create(&big)
+        .unwrap()
+        .set_len(257 * 1024 * 1024)
+        .unwrap();
+    let out = import(&db, &[big.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(err.contains("huge.json") && err.contains("bytes"), "{err}");
+}

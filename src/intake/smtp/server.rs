@@ -249,15 +249,13 @@ async fn deliver(context: &SmtpContext, peer: SocketAddr, envelope: Envelope) ->
         received_at: Utc::now(),
         raw: envelope.message,
     };
-    let limits = context.limits.clone();
-    let mut prepared =
-        match tokio::task::spawn_blocking(move || pipeline::prepare(&limits, submission)).await {
-            Ok(prepared) => prepared,
-            Err(e) => {
-                tracing::error!(error = %e, "decoding task failed");
-                return replies::TEMP_FAIL.as_bytes().to_vec();
-            }
-        };
+    let mut prepared = match pipeline::prepare_off_thread(&context.limits, submission).await {
+        Ok(prepared) => prepared,
+        Err(e) => {
+            tracing::error!(error = %e, "decoding task failed");
+            return replies::TEMP_FAIL.as_bytes().to_vec();
+        }
+    };
 
     // RFC 8460 §3: emailed reports count only with a valid, aligned DKIM signature.
     if let Some(message) = signed_message.filter(|_| !prepared.reports.is_empty()) {
