@@ -133,71 +133,102 @@ pub async fn prepare_off_thread(
 }
 
 /// The asynchronous half of [`ingest`]: commits a prepared submission and describes the
-/// outcome. Bulk import prepares on its own threads and calls this directly.
+/// outcome.
 pub async fn commit_prepared(
     store: &Store,
     prepared: NewSubmission,
 ) -> Result<IngestOutcome, IngestError> {
-    let source = prepared.source;
-    let size = prepared.raw.size;
-    let summary = Summary::of(&prepared);
-    let sessions: Vec<Vec<(String, i64, i64)>> = prepared
-        .reports
-        .iter()
-        .map(|r| {
-            r.report
-                .policies
-                .iter()
-                .map(|p| {
-                    (
-                        p.policy_domain.clone().unwrap_or_default(),
-                        p.total_successful,
-                        p.total_failed,
-                    )
-                })
-                .collect()
-        })
-        .collect();
+    let committing = Committing::of(&prepared);
     let receipt = store.commit(prepared).await?;
-    // Per-domain session counters, for reports stored now (duplicates count once).
-    for (outcome, policies) in receipt.reports.iter().zip(&sessions) {
-        if matches!(outcome, ReportOutcome::Stored { .. }) {
-            for (domain, ok, failed) in policies {
-                metrics::counter!("tlsrpt_policy_sessions_total", "domain" => domain.clone(), "result" => "successful")
-                    .increment((*ok).max(0) as u64);
-                metrics::counter!("tlsrpt_policy_sessions_total", "domain" => domain.clone(), "result" => "failed")
-                    .increment((*failed).max(0) as u64);
-            }
+    Ok(committing.finish(receipt))
+}
+
+/// What describing a submission's outcome needs once the store has committed it, taken
+/// before the submission is handed to the store. Bulk import queues many submissions at
+/// once ([`Store::queue_blocking`]) and finishes each with this.
+pub struct Committing {
+    source: crate::report::Source,
+    size: i64,
+    summary: Summary,
+    /// Per report: (policy domain, successful, failed) of each policy.
+    sessions: Vec<Vec<(String, i64, i64)>>,
+}
+
+impl Committing {
+    pub fn of(prepared: &NewSubmission) -> Self {
+        let sessions = prepared
+            .reports
+            .iter()
+            .map(|r| {
+                r.report
+                    .policies
+                    .iter()
+                    .map(|p| {
+                        (
+                            p.policy_domain.clone().unwrap_or_default(),
+                            p.total_successful,
+                            p.total_failed,
+                        )
+                    })
+                    .collect()
+            })
+            .collect();
+        Committing {
+            source: prepared.source,
+            size: prepared.raw.size,
+            summary: Summary::of(prepared),
+            sessions,
         }
     }
-    let outcome = summary.with_receipt(receipt);
-    let verdict = outcome.verdict();
-    metrics::counter!("tlsrpt_received_bytes_total", "intake" => source.as_str())
-        .increment(size.max(0) as u64);
-    metrics::counter!("tlsrpt_submissions_total", "intake" => source.as_str(), "outcome" => verdict.as_str())
-        .increment(1);
-    for r in &outcome.rejections {
-        metrics::counter!("tlsrpt_rejections_total", "reason" => r.code.clone()).increment(1);
-    }
-    // Bulk imports would drown the log in one line per file; network intakes log each.
-    if source == crate::report::Source::Import {
-        tracing::debug!(
+
+    /// Describes the committed submission, and counts and logs it.
+    pub fn finish(self, receipt: CommitReceipt) -> IngestOutcome {
+        let Committing {
+            source,
+            size,
+            summary,
+            sessions,
+        } = self;
+        // Per-domain session counters, for reports stored now (duplicates count once).
+        for (outcome, policies) in receipt.reports.iter().zip(&sessions) {
+            if matches!(outcome, ReportOutcome::Stored { .. }) {
+                for (domain, ok, failed) in policies {
+                    metrics::counter!("tlsrpt_policy_sessions_total", "domain" => domain.clone(), "result" => "successful")
+                        .increment((*ok).max(0) as u64);
+                    metrics::counter!("tlsrpt_policy_sessions_total", "domain" => domain.clone(), "result" => "failed")
+                        .increment((*failed).max(0) as u64);
+                }
+            }
+        }
+        let outcome = summary.with_receipt(receipt);
+        let verdict = outcome.verdict();
+        metrics::counter!("tlsrpt_received_bytes_total", "intake" => source.as_str())
+            .increment(size.max(0) as u64);
+        metrics::counter!("tlsrpt_submissions_total", "intake" => source.as_str(), "outcome" => verdict.as_str())
+            .increment(1);
+        for r in &outcome.rejections {
+            metrics::counter!("tlsrpt_rejections_total", "reason" => r.code.clone()).increment(1);
+        }
+        // Bulk imports would drown the log in one line per file; network intakes log each.
+        if source == crate::report::Source::Import {
+            tracing::debug!(
+                intake = source.as_str(),
+                bytes = size,
+                outcome = verdict.as_str(),
+                "submission ingested"
+            );
+            return outcome;
+        }
+        tracing::info!(
             intake = source.as_str(),
             bytes = size,
             outcome = verdict.as_str(),
+            reports = outcome.reports.len(),
+            rejected = outcome.rejections.len(),
             "submission ingested"
         );
-        return Ok(outcome);
+        outcome
     }
-    tracing::info!(
-        intake = source.as_str(),
-        bytes = size,
-        outcome = verdict.as_str(),
-        reports = outcome.reports.len(),
-        rejected = outcome.rejections.len(),
-        "submission ingested"
-    );
-    Ok(outcome)
 }
 
 /// The synchronous half of [`ingest`]: everything up to the commit. Public for the

@@ -14,14 +14,12 @@ use chrono::Utc;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use tokio::sync::{Semaphore, mpsc};
-use tokio::task::JoinSet;
+use tokio::sync::mpsc;
 
 use crate::config::ImportArgs;
-use crate::pipeline::{self, IngestOutcome, Limits, Verdict};
+use crate::pipeline::{self, Committing, IngestOutcome, Limits, Verdict};
 use crate::report::{Source, Submission};
-use crate::store::NewSubmission;
-use crate::store::{ReportOutcome, Store};
+use crate::store::{CommitResults, NewSubmission, PendingCommit, ReportOutcome, Store, StoreError};
 
 /// File name endings taken when walking a directory; files named on the command line are
 /// always taken.
@@ -126,9 +124,17 @@ pub async fn run(args: ImportArgs) -> i32 {
     summary.exit_code()
 }
 
-/// Bulk import in two stages: a few threads (one per core) read files and run the CPU
-/// side of the pipeline, and async tasks commit what they prepared, up to
-/// `concurrency` at once, so the store writer always has a full batch waiting.
+/// Most submissions per job handed to the store. One channel message and one reply for
+/// many small files keeps per-file async bookkeeping from competing with the readers and
+/// the writer for the CPU; 64 is small next to a store batch (1,024), so a batch still
+/// fills from several chunks and a reader never holds much back.
+const CHUNK_SUBMISSIONS: usize = 64;
+
+/// Bulk import in two stages: a few threads (one per core but one) read files, run the
+/// CPU side of the pipeline and queue chunks of prepared submissions for the store; this
+/// task waits for each chunk's commit in turn and records what happened to every file.
+/// At most `concurrency` submissions are queued or committing at once, so the store
+/// writer always has a full batch waiting while memory stays bounded.
 async fn import_files(
     store: &Store,
     limits: &Limits,
@@ -149,63 +155,44 @@ async fn import_files(
     let total = files.len();
     let files = Arc::new(files);
     let next_file = Arc::new(AtomicUsize::new(0));
-    let (prepared_tx, mut prepared_rx) = mpsc::channel::<Prepared>(PREPARED_QUEUE);
+    let concurrency = args.concurrency.max(1);
+    let chunk_size = concurrency.min(CHUNK_SUBMISSIONS);
+    let (chunk_tx, mut chunk_rx) = mpsc::channel::<InFlight>((concurrency / chunk_size).max(1));
     // One core is left to the store writer: its commit chain is serial and latency-bound,
-    // so starving it of CPU costs more than one fewer reader.
-    let threads =
-        std::thread::available_parallelism().map_or(1, |n| n.get().saturating_sub(1).max(1));
+    // so starving it of CPU costs more than one fewer reader. With `--concurrency 1` one
+    // reader takes the files strictly in order.
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get().saturating_sub(1).max(1))
+        .min(concurrency);
     let mut readers = Vec::with_capacity(threads);
     for n in 0..threads {
-        let files = files.clone();
-        let next_file = next_file.clone();
-        let prepared_tx = prepared_tx.clone();
-        let limits = limits.clone();
-        let spawned = std::thread::Builder::new()
+        let reader = Reader {
+            files: files.clone(),
+            next_file: next_file.clone(),
+            limits: limits.clone(),
+            store: store.clone(),
+            chunks: chunk_tx.clone(),
+            chunk_size,
+        };
+        match std::thread::Builder::new()
             .name(format!("import-{n}"))
-            .spawn(move || {
-                loop {
-                    let index = next_file.fetch_add(1, Ordering::Relaxed);
-                    let Some(path) = files.get(index) else { break };
-                    let prepared = read_and_prepare(&limits, path);
-                    if prepared_tx
-                        .blocking_send((index, path.clone(), prepared))
-                        .is_err()
-                    {
-                        break;
-                    }
-                }
-            });
-        match spawned {
+            .spawn(move || reader.run())
+        {
             Ok(handle) => readers.push(handle),
             Err(e) => eprintln!("tlsrptd import: cannot start a reader thread: {e}"),
         }
     }
-    drop(prepared_tx);
+    drop(chunk_tx);
 
-    let permits = Arc::new(Semaphore::new(args.concurrency.max(1)));
-    let mut tasks = JoinSet::new();
     let mut summary = ImportSummary::default();
     let mut finished: Vec<Option<FileOutcome>> = Vec::new();
     if args.json {
         finished.resize(total, None);
     }
-    while let Some((index, path, prepared)) = prepared_rx.recv().await {
-        // Bounded in-flight commits; while we wait here the readers fill the queue.
-        let Ok(permit) = permits.clone().acquire_owned().await else {
-            break;
-        };
-        let store = store.clone();
-        tasks.spawn(async move {
-            let outcome = commit_file(&store, path, prepared).await;
-            drop(permit);
-            (index, outcome)
-        });
-        while let Some(done) = tasks.try_join_next() {
-            record(done, &mut summary, &mut finished, &progress);
+    while let Some(chunk) = chunk_rx.recv().await {
+        for (index, file) in chunk.finish().await {
+            record(index, file, &mut summary, &mut finished, &progress);
         }
-    }
-    while let Some(done) = tasks.join_next().await {
-        record(done, &mut summary, &mut finished, &progress);
     }
     for reader in readers {
         if reader.join().is_err() {
@@ -218,29 +205,174 @@ async fn import_files(
     summary
 }
 
-/// A file's index, path, and its prepared submissions (one per mbox message) or the
-/// reason it could not be read.
-type Prepared = (usize, PathBuf, Result<Vec<NewSubmission>, String>);
+/// One reader thread: takes the next file, prepares it, and queues a chunk for the store
+/// whenever it holds `chunk_size` submissions (or files).
+struct Reader {
+    files: Arc<Vec<PathBuf>>,
+    next_file: Arc<AtomicUsize>,
+    limits: Limits,
+    store: Store,
+    chunks: mpsc::Sender<InFlight>,
+    chunk_size: usize,
+}
 
-/// Prepared files waiting for a commit slot: enough to keep the committers busy while
-/// the readers work ahead, small enough to bound memory (a few MiB of small reports).
-const PREPARED_QUEUE: usize = 256;
+impl Reader {
+    fn run(self) {
+        let mut chunk = Chunk::default();
+        loop {
+            let index = self.next_file.fetch_add(1, Ordering::Relaxed);
+            let Some(path) = self.files.get(index) else {
+                break;
+            };
+            chunk.add(index, path.clone(), read_and_prepare(&self.limits, path));
+            if (chunk.submissions.len() >= self.chunk_size || chunk.files.len() >= self.chunk_size)
+                && !self.send(std::mem::take(&mut chunk))
+            {
+                return;
+            }
+        }
+        if !chunk.files.is_empty() {
+            self.send(chunk);
+        }
+    }
+
+    /// Queues the chunk's submissions with the store and hands the pending commit to the
+    /// collector (waiting while `concurrency` submissions are in flight). False when the
+    /// collector has gone.
+    fn send(&self, chunk: Chunk) -> bool {
+        let pending = if chunk.submissions.is_empty() {
+            Ok(None)
+        } else {
+            self.store.queue_blocking(chunk.submissions).map(Some)
+        };
+        self.chunks
+            .blocking_send(InFlight {
+                files: chunk.files,
+                committing: chunk.committing,
+                pending,
+            })
+            .is_ok()
+    }
+}
+
+/// A file read by a reader: its index and path, and how many submissions it gave (one
+/// per mbox message) or why it could not be read.
+struct ReadFile {
+    index: usize,
+    path: PathBuf,
+    submissions: Result<usize, String>,
+}
+
+/// Files prepared by one reader and not yet queued.
+#[derive(Default)]
+struct Chunk {
+    files: Vec<ReadFile>,
+    committing: Vec<Committing>,
+    submissions: Vec<NewSubmission>,
+}
+
+impl Chunk {
+    fn add(&mut self, index: usize, path: PathBuf, prepared: Result<Vec<NewSubmission>, String>) {
+        let submissions = prepared.map(|submissions| {
+            let n = submissions.len();
+            self.committing
+                .extend(submissions.iter().map(Committing::of));
+            self.submissions.extend(submissions);
+            n
+        });
+        self.files.push(ReadFile {
+            index,
+            path,
+            submissions,
+        });
+    }
+}
+
+/// A chunk queued with the store, on its way to the collector.
+struct InFlight {
+    files: Vec<ReadFile>,
+    committing: Vec<Committing>,
+    pending: Result<Option<PendingCommit>, StoreError>,
+}
+
+impl InFlight {
+    /// Waits for the chunk's commit and says what happened to each of its files.
+    async fn finish(self) -> Vec<(usize, FileOutcome)> {
+        let results: CommitResults = match self.pending {
+            Ok(Some(pending)) => pending.wait().await,
+            Ok(None) => Vec::new(),
+            // The writer is gone (queueing fails for no other reason): every submission
+            // of the chunk failed the same way.
+            Err(_) => (0..self.committing.len())
+                .map(|_| Err(StoreError::WriterGone))
+                .collect(),
+        };
+        let mut results = results.into_iter();
+        let mut committing = self.committing.into_iter();
+        self.files
+            .into_iter()
+            .map(|read| {
+                let mut file = FileOutcome {
+                    path: read.path,
+                    outcome: "error",
+                    reports: Vec::new(),
+                    rejections: Vec::new(),
+                    error: None,
+                };
+                match read.submissions {
+                    Err(e) => file.error = Some(e),
+                    Ok(n) => {
+                        // Take exactly this file's results, even after an error, so the
+                        // next file gets its own.
+                        let mine = results.by_ref().take(n).zip(committing.by_ref().take(n));
+                        for (k, (result, committing)) in mine.enumerate() {
+                            match result {
+                                Ok(receipt) if file.error.is_none() => add_outcome(
+                                    &mut file,
+                                    committing.finish(receipt),
+                                    (n > 1).then_some(k + 1),
+                                ),
+                                Ok(_) => {}
+                                Err(e) => {
+                                    file.error.get_or_insert_with(|| format!("store: {e}"));
+                                }
+                            }
+                        }
+                    }
+                }
+                file.outcome = file_verdict(&file);
+                (read.index, file)
+            })
+            .collect()
+    }
+}
+
+fn file_verdict(file: &FileOutcome) -> &'static str {
+    if file.error.is_some() {
+        "error"
+    } else if file.reports.is_empty() {
+        "rejected"
+    } else if !file.rejections.is_empty() {
+        "partial"
+    } else if file
+        .reports
+        .iter()
+        .any(|r| matches!(r.outcome, ReportOutcome::Stored { .. }))
+    {
+        "stored"
+    } else {
+        "duplicate"
+    }
+}
 
 fn record(
-    done: Result<(usize, FileOutcome), tokio::task::JoinError>,
+    index: usize,
+    file: FileOutcome,
     summary: &mut ImportSummary,
     finished: &mut [Option<FileOutcome>],
     progress: &ProgressBar,
 ) {
     progress.inc(1);
-    let (index, file) = match done {
-        Ok(done) => done,
-        Err(e) => {
-            summary.errors += 1;
-            progress.suspend(|| eprintln!("tlsrptd import: internal error: {e}"));
-            return;
-        }
-    };
     if let Some(error) = &file.error {
         progress.suspend(|| eprintln!("{}: error: {error}", file.path.display()));
     }
@@ -287,51 +419,6 @@ fn read_and_prepare(limits: &Limits, path: &Path) -> Result<Vec<NewSubmission>, 
             pipeline::prepare(limits, submission)
         })
         .collect())
-}
-
-async fn commit_file(
-    store: &Store,
-    path: PathBuf,
-    prepared: Result<Vec<NewSubmission>, String>,
-) -> FileOutcome {
-    let mut file = FileOutcome {
-        path,
-        outcome: "error",
-        reports: Vec::new(),
-        rejections: Vec::new(),
-        error: None,
-    };
-    match prepared {
-        Err(e) => file.error = Some(e),
-        Ok(submissions) => {
-            let many = submissions.len() > 1;
-            for (n, submission) in submissions.into_iter().enumerate() {
-                match pipeline::commit_prepared(store, submission).await {
-                    Ok(outcome) => add_outcome(&mut file, outcome, many.then_some(n + 1)),
-                    Err(e) => {
-                        file.error = Some(e.to_string());
-                        break;
-                    }
-                }
-            }
-        }
-    }
-    file.outcome = if file.error.is_some() {
-        "error"
-    } else if file.reports.is_empty() {
-        "rejected"
-    } else if !file.rejections.is_empty() {
-        "partial"
-    } else if file
-        .reports
-        .iter()
-        .any(|r| matches!(r.outcome, ReportOutcome::Stored { .. }))
-    {
-        "stored"
-    } else {
-        "duplicate"
-    };
-    file
 }
 
 fn add_outcome(file: &mut FileOutcome, outcome: IngestOutcome, message: Option<usize>) {

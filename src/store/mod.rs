@@ -34,8 +34,10 @@ pub use crate::report::normalize_domain;
 /// transaction around 0.1 s and memory well under 100 MB.
 const MAX_BATCH: usize = 1024;
 
-/// Submissions waiting for the writer. When full, intakes wait (back-pressure) instead of
-/// buffering without bound; 2 batches keeps the writer busy while the next one fills.
+/// Jobs waiting for the writer. When full, intakes wait (back-pressure) instead of
+/// buffering without bound. Network intakes send one submission per job, so this is 2
+/// batches, enough to keep the writer busy while the next one fills; bulk import sends
+/// chunks but bounds how many it has in flight itself.
 const WRITE_QUEUE: usize = 2 * MAX_BATCH;
 
 /// Concurrent write transactions per process on PostgreSQL. SQLite has one writer by
@@ -276,10 +278,33 @@ enum Backend {
     Postgres(sqlx::PgPool),
 }
 
-type WriteJob = (
-    NewSubmission,
-    oneshot::Sender<Result<CommitReceipt, StoreError>>,
-);
+/// What each submission of a [`WriteJob`] came to, in the job's order.
+pub type CommitResults = Vec<Result<CommitReceipt, StoreError>>;
+
+/// One message to the writer: a single submission from a network intake, or a chunk of
+/// them from bulk import (one channel message and one reply for the whole chunk).
+struct WriteJob {
+    submissions: Vec<NewSubmission>,
+    reply: oneshot::Sender<CommitResults>,
+}
+
+/// Commits queued with [`Store::queue_blocking`]; [`PendingCommit::wait`] resolves once
+/// the transactions holding them are durable.
+pub struct PendingCommit {
+    reply: oneshot::Receiver<CommitResults>,
+    len: usize,
+}
+
+impl PendingCommit {
+    /// One result per queued submission, in order; every one is `WriterGone` if the writer
+    /// stopped before answering.
+    pub async fn wait(self) -> CommitResults {
+        match self.reply.await {
+            Ok(results) => results,
+            Err(_) => (0..self.len).map(|_| Err(StoreError::WriterGone)).collect(),
+        }
+    }
+}
 
 /// Handle to the store; cheap to clone, shared by every intake and reader.
 #[derive(Clone)]
@@ -323,12 +348,35 @@ impl Store {
 
     /// Commits one submission; resolves after the transaction that holds it is durable.
     pub async fn commit(&self, submission: NewSubmission) -> Result<CommitReceipt, StoreError> {
-        let (tx, rx) = oneshot::channel();
+        let (reply, rx) = oneshot::channel();
+        let job = WriteJob {
+            submissions: vec![submission],
+            reply,
+        };
         self.writer
-            .send((submission, tx))
+            .send(job)
             .await
             .map_err(|_| StoreError::WriterGone)?;
-        rx.await.map_err(|_| StoreError::WriterGone)?
+        rx.await
+            .map_err(|_| StoreError::WriterGone)?
+            .pop()
+            .unwrap_or(Err(StoreError::WriterGone))
+    }
+
+    /// Queues many submissions from a thread outside the runtime (bulk import's reader
+    /// threads), waiting while the queue is full. They may be split over several
+    /// transactions; each is as durable as a [`commit`](Store::commit) once
+    /// [`PendingCommit::wait`] returns. Must not be called from async code.
+    pub fn queue_blocking(
+        &self,
+        submissions: Vec<NewSubmission>,
+    ) -> Result<PendingCommit, StoreError> {
+        let (reply, rx) = oneshot::channel();
+        let len = submissions.len();
+        self.writer
+            .blocking_send(WriteJob { submissions, reply })
+            .map_err(|_| StoreError::WriterGone)?;
+        Ok(PendingCommit { reply: rx, len })
     }
 
     /// Checks the database answers (for `/readyz`).
@@ -450,47 +498,68 @@ impl Store {
     }
 }
 
-/// The writer task: takes up to [`MAX_BATCH`] queued submissions, commits them in one
-/// transaction and answers each caller. If the batch fails, each submission is retried
-/// alone so one bad row cannot fail its neighbours.
+/// The writer task: takes queued jobs until it holds [`MAX_BATCH`] submissions (a job
+/// is never split, so a big import chunk may make one batch a little larger), commits
+/// them in one transaction and answers each job. If the batch fails, each submission is
+/// retried alone so one bad row cannot fail its neighbours.
 async fn run_writer(backend: Backend, rx: Arc<tokio::sync::Mutex<mpsc::Receiver<WriteJob>>>) {
     let mut jobs: Vec<WriteJob> = Vec::with_capacity(MAX_BATCH);
     let mut conn: Option<WriterConn> = None;
     loop {
         // Writers take turns draining the queue; the lock is held only while receiving.
-        let received = rx.lock().await.recv_many(&mut jobs, MAX_BATCH).await;
-        if received == 0 {
-            break;
+        {
+            let mut rx = rx.lock().await;
+            let Some(first) = rx.recv().await else { break };
+            let mut queued = first.submissions.len();
+            jobs.push(first);
+            while queued < MAX_BATCH {
+                let Ok(job) = rx.try_recv() else { break };
+                queued += job.submissions.len();
+                jobs.push(job);
+            }
         }
         let started = Instant::now();
-        let submissions: Vec<&NewSubmission> = jobs.iter().map(|(s, _)| s).collect();
+        let submissions: Vec<&NewSubmission> =
+            jobs.iter().flat_map(|job| &job.submissions).collect();
+        let batch_size = submissions.len();
         let result = write_batch(&backend, &mut conn, &submissions).await;
+        drop(submissions);
         let elapsed = started.elapsed();
         tracing::debug!(
-            batch = jobs.len(),
+            batch = batch_size,
             ms = elapsed.as_secs_f64() * 1e3,
             ok = result.is_ok(),
             "batch committed"
         );
         metrics::histogram!("tlsrpt_store_commit_seconds").record(elapsed.as_secs_f64());
-        metrics::histogram!("tlsrpt_store_batch_size").record(jobs.len() as f64);
+        metrics::histogram!("tlsrpt_store_batch_size").record(batch_size as f64);
         match result {
             Ok(receipts) => {
-                for ((_, reply), receipt) in jobs.drain(..).zip(receipts) {
-                    let _ = reply.send(Ok(receipt));
+                let mut receipts = receipts.into_iter();
+                for job in jobs.drain(..) {
+                    let results = receipts
+                        .by_ref()
+                        .take(job.submissions.len())
+                        .map(Ok)
+                        .collect();
+                    let _ = job.reply.send(results);
                 }
             }
             Err(batch_error) => {
-                tracing::warn!(error = %batch_error, size = jobs.len(), "batch commit failed, retrying one by one");
-                for (submission, reply) in jobs.drain(..) {
-                    let result = write_batch(&backend, &mut conn, &[&submission])
-                        .await
-                        .map(|mut r| r.remove(0));
-                    if let Err(e) = &result {
-                        metrics::counter!("tlsrpt_store_commit_errors_total").increment(1);
-                        tracing::error!(error = %e, "commit failed");
+                tracing::warn!(error = %batch_error, size = batch_size, "batch commit failed, retrying one by one");
+                for job in jobs.drain(..) {
+                    let mut results = Vec::with_capacity(job.submissions.len());
+                    for submission in &job.submissions {
+                        let result = write_batch(&backend, &mut conn, &[submission])
+                            .await
+                            .and_then(|mut r| r.pop().ok_or(StoreError::WriterGone));
+                        if let Err(e) = &result {
+                            metrics::counter!("tlsrpt_store_commit_errors_total").increment(1);
+                            tracing::error!(error = %e, "commit failed");
+                        }
+                        results.push(result);
                     }
-                    let _ = reply.send(result);
+                    let _ = job.reply.send(results);
                 }
             }
         }

@@ -459,6 +459,7 @@ macro_rules! define_queries {
                     rows.push((id, *sid, *s, new, q::to_json(&new.report.warnings)));
                 }
             }
+            let mut reports_inserted = 0u64;
             for chunk in rows.chunks_pow2() {
                 let mut insert = sqlx::QueryBuilder::<$db>::new(q::INSERT_REPORTS);
                 insert.push_values(chunk, |mut b, (id, sid, s, new, warnings)| {
@@ -477,10 +478,19 @@ macro_rules! define_queries {
                         .push_bind(warnings.as_str());
                 });
                 insert.push(q::ON_REPORT_CONFLICT);
-                insert.build().execute(&mut *tx).await?;
+                reports_inserted += insert.build().execute(&mut *tx).await?.rows_affected();
             }
-            let mut inserted = std::collections::HashSet::with_capacity(n_reports);
-            for chunk in report_ids.chunks_pow2() {
+            // Which ids made it in. When every row did (the common case: no duplicates)
+            // the count says so and the lookup of each id is skipped.
+            let mut inserted: std::collections::HashSet<i64> =
+                std::collections::HashSet::with_capacity(n_reports);
+            if reports_inserted == n_reports as u64 {
+                inserted.extend(report_ids.iter().copied());
+            }
+            for chunk in report_ids
+                .chunks_pow2()
+                .filter(|_| reports_inserted != n_reports as u64)
+            {
                 let mut select =
                     sqlx::QueryBuilder::<$db>::new("SELECT id FROM reports WHERE id IN (");
                 let mut list = select.separated(", ");
