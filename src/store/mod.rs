@@ -62,10 +62,14 @@ const MAX_RAW_READ: u64 = 256 * 1024 * 1024;
 pub enum StoreError {
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
+    #[error("database error: {0}")]
+    SqliteWriter(#[from] rusqlite::Error),
     #[error("migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("unsupported database URL {0:?}: use sqlite://PATH or postgres://...")]
     UnsupportedUrl(String),
+    #[error("cannot start the store writer: {0}")]
+    WriterStart(std::io::Error),
     #[error("the store writer has stopped")]
     WriterGone,
     #[error("stored data is corrupt: {0}")]
@@ -325,13 +329,14 @@ impl Store {
             return Err(StoreError::UnsupportedUrl(url.to_owned()));
         };
         let (tx, rx) = mpsc::channel(WRITE_QUEUE);
-        let writers = match backend {
-            Backend::Sqlite(_) => 1,
-            Backend::Postgres(_) => POSTGRES_WRITERS,
-        };
-        let rx = Arc::new(tokio::sync::Mutex::new(rx));
-        for _ in 0..writers {
-            tokio::spawn(run_writer(backend.clone(), rx.clone()));
+        match &backend {
+            Backend::Sqlite(_) => sqlite::spawn_writer(url, rx)?,
+            Backend::Postgres(pool) => {
+                let rx = Arc::new(tokio::sync::Mutex::new(rx));
+                for _ in 0..POSTGRES_WRITERS {
+                    tokio::spawn(run_postgres_writer(pool.clone(), rx.clone()));
+                }
+            }
         }
         Ok(Store {
             backend,
@@ -498,65 +503,88 @@ impl Store {
     }
 }
 
-/// The writer task: takes queued jobs until it holds [`MAX_BATCH`] submissions (a job
-/// is never split, so a big import chunk may make one batch a little larger), commits
-/// them in one transaction and answers each job. If the batch fails, each submission is
-/// retried alone so one bad row cannot fail its neighbours.
-async fn run_writer(backend: Backend, rx: Arc<tokio::sync::Mutex<mpsc::Receiver<WriteJob>>>) {
+/// Moves more queued jobs into `jobs` (which holds `queued` submissions) until the batch
+/// holds [`MAX_BATCH`] submissions or the queue is empty. A job is never split, so a big
+/// import chunk may make one batch a little larger.
+fn fill_batch(rx: &mut mpsc::Receiver<WriteJob>, jobs: &mut Vec<WriteJob>, mut queued: usize) {
+    while queued < MAX_BATCH {
+        let Ok(job) = rx.try_recv() else { break };
+        queued += job.submissions.len();
+        jobs.push(job);
+    }
+}
+
+/// Logs and counts one committed (or failed) batch.
+fn record_batch(size: usize, started: Instant, ok: bool) {
+    let elapsed = started.elapsed();
+    tracing::debug!(
+        batch = size,
+        ms = elapsed.as_secs_f64() * 1e3,
+        ok,
+        "batch committed"
+    );
+    metrics::histogram!("tlsrpt_store_commit_seconds").record(elapsed.as_secs_f64());
+    metrics::histogram!("tlsrpt_store_batch_size").record(size as f64);
+}
+
+/// Answers every job of a committed batch with its receipts, in order.
+fn answer_jobs(jobs: &mut Vec<WriteJob>, receipts: Vec<CommitReceipt>) {
+    let mut receipts = receipts.into_iter();
+    for job in jobs.drain(..) {
+        let results = receipts
+            .by_ref()
+            .take(job.submissions.len())
+            .map(Ok)
+            .collect();
+        let _ = job.reply.send(results);
+    }
+}
+
+/// Counts and logs a submission that failed even when committed alone.
+fn record_failure(result: &Result<CommitReceipt, StoreError>) {
+    if let Err(e) = result {
+        metrics::counter!("tlsrpt_store_commit_errors_total").increment(1);
+        tracing::error!(error = %e, "commit failed");
+    }
+}
+
+/// A PostgreSQL writer task: takes queued jobs up to a batch, commits them in one
+/// transaction and answers each job. If the batch fails, each submission is retried alone
+/// so one bad row cannot fail its neighbours.
+async fn run_postgres_writer(
+    pool: sqlx::PgPool,
+    rx: Arc<tokio::sync::Mutex<mpsc::Receiver<WriteJob>>>,
+) {
     let mut jobs: Vec<WriteJob> = Vec::with_capacity(MAX_BATCH);
-    let mut conn: Option<WriterConn> = None;
+    // One connection kept between batches; a broken one is dropped and replaced.
+    let mut conn: Option<sqlx::pool::PoolConnection<sqlx::Postgres>> = None;
     loop {
         // Writers take turns draining the queue; the lock is held only while receiving.
         {
             let mut rx = rx.lock().await;
             let Some(first) = rx.recv().await else { break };
-            let mut queued = first.submissions.len();
+            let queued = first.submissions.len();
             jobs.push(first);
-            while queued < MAX_BATCH {
-                let Ok(job) = rx.try_recv() else { break };
-                queued += job.submissions.len();
-                jobs.push(job);
-            }
+            fill_batch(&mut rx, &mut jobs, queued);
         }
         let started = Instant::now();
         let submissions: Vec<&NewSubmission> =
             jobs.iter().flat_map(|job| &job.submissions).collect();
         let batch_size = submissions.len();
-        let result = write_batch(&backend, &mut conn, &submissions).await;
+        let result = postgres_batch(&pool, &mut conn, &submissions).await;
         drop(submissions);
-        let elapsed = started.elapsed();
-        tracing::debug!(
-            batch = batch_size,
-            ms = elapsed.as_secs_f64() * 1e3,
-            ok = result.is_ok(),
-            "batch committed"
-        );
-        metrics::histogram!("tlsrpt_store_commit_seconds").record(elapsed.as_secs_f64());
-        metrics::histogram!("tlsrpt_store_batch_size").record(batch_size as f64);
+        record_batch(batch_size, started, result.is_ok());
         match result {
-            Ok(receipts) => {
-                let mut receipts = receipts.into_iter();
-                for job in jobs.drain(..) {
-                    let results = receipts
-                        .by_ref()
-                        .take(job.submissions.len())
-                        .map(Ok)
-                        .collect();
-                    let _ = job.reply.send(results);
-                }
-            }
+            Ok(receipts) => answer_jobs(&mut jobs, receipts),
             Err(batch_error) => {
                 tracing::warn!(error = %batch_error, size = batch_size, "batch commit failed, retrying one by one");
                 for job in jobs.drain(..) {
                     let mut results = Vec::with_capacity(job.submissions.len());
                     for submission in &job.submissions {
-                        let result = write_batch(&backend, &mut conn, &[submission])
+                        let result = postgres_batch(&pool, &mut conn, &[submission])
                             .await
                             .and_then(|mut r| r.pop().ok_or(StoreError::WriterGone));
-                        if let Err(e) = &result {
-                            metrics::counter!("tlsrpt_store_commit_errors_total").increment(1);
-                            tracing::error!(error = %e, "commit failed");
-                        }
+                        record_failure(&result);
                         results.push(result);
                     }
                     let _ = job.reply.send(results);
@@ -566,30 +594,16 @@ async fn run_writer(backend: Backend, rx: Arc<tokio::sync::Mutex<mpsc::Receiver<
     }
 }
 
-/// The connection a writer task keeps between batches. Writing through one connection
-/// keeps its page cache warm: with SQLite's WAL, a connection that did not make the last
-/// commit has to re-read the pages it caches.
-enum WriterConn {
-    Sqlite(sqlx::pool::PoolConnection<sqlx::Sqlite>),
-    Postgres(sqlx::pool::PoolConnection<sqlx::Postgres>),
-}
-
-async fn write_batch(
-    backend: &Backend,
-    conn: &mut Option<WriterConn>,
+async fn postgres_batch(
+    pool: &sqlx::PgPool,
+    conn: &mut Option<sqlx::pool::PoolConnection<sqlx::Postgres>>,
     submissions: &[&NewSubmission],
 ) -> Result<Vec<CommitReceipt>, StoreError> {
     let writer = match conn {
         Some(writer) => writer,
-        None => conn.insert(match backend {
-            Backend::Sqlite(p) => WriterConn::Sqlite(p.acquire().await?),
-            Backend::Postgres(p) => WriterConn::Postgres(p.acquire().await?),
-        }),
+        None => conn.insert(pool.acquire().await?),
     };
-    let result = match writer {
-        WriterConn::Sqlite(c) => sqlite::write_batch(c, submissions).await,
-        WriterConn::Postgres(c) => postgres::write_batch(c, submissions).await,
-    };
+    let result = postgres::write_batch(writer, submissions).await;
     if result.is_err() {
         // Do not keep a connection that may be broken; the next batch takes a fresh one.
         *conn = None;

@@ -27,13 +27,240 @@ pub(super) async fn connect(url: &str) -> Result<PgPool, StoreError> {
     Ok(pool)
 }
 
-super::queries::define_queries!(Postgres, PgPool, "BEGIN", alloc_ids);
+super::queries::define_queries!(Postgres, PgPool);
+
+use super::queries::{ChunksPow2 as _, Table};
+use super::{CommitReceipt, NewSubmission, ReportOutcome};
+
+/// Commits a batch with a handful of multi-row statements per table: ids are
+/// allocated up front (`alloc_ids`), reports are inserted with `ON CONFLICT DO
+/// NOTHING`, and the ids that made it in tell stored from duplicate.
+pub(super) async fn write_batch(
+    conn: &mut sqlx::PgConnection,
+    submissions: &[&NewSubmission],
+) -> Result<Vec<CommitReceipt>, StoreError> {
+    let mut tx = sqlx::Connection::begin_with(conn, "BEGIN").await?;
+    let n_reports: usize = submissions.iter().map(|s| s.reports.len()).sum();
+    let n_policies: usize = submissions
+        .iter()
+        .flat_map(|s| &s.reports)
+        .map(|r| r.report.policies.len())
+        .sum();
+    let n_rejections: usize = submissions.iter().map(|s| s.rejections.len()).sum();
+    let submission_ids = alloc_ids(&mut tx, q::Table::Submissions, submissions.len()).await?;
+    let report_ids = alloc_ids(&mut tx, q::Table::Reports, n_reports).await?;
+    let policy_ids = alloc_ids(&mut tx, q::Table::Policies, n_policies).await?;
+    let quarantine_ids = alloc_ids(&mut tx, q::Table::Quarantine, n_rejections).await?;
+
+    // Submissions.
+    let rows: Vec<(i64, &NewSubmission, Option<String>)> = submissions
+        .iter()
+        .zip(&submission_ids)
+        .map(|(s, id)| (*id, *s, s.meta.as_ref().map(q::to_json)))
+        .collect();
+    for chunk in rows.chunks_pow2() {
+        let mut insert = sqlx::QueryBuilder::<Postgres>::new(q::INSERT_SUBMISSIONS);
+        insert.push_values(chunk, |mut b, (id, s, meta)| {
+            b.push_bind(*id)
+                .push_bind(s.source.as_str())
+                .push_bind(s.received_at.timestamp())
+                .push_bind(s.peer.as_deref())
+                .push_bind(s.content_type.as_deref())
+                .push_bind(s.envelope.as_str())
+                .push_bind(meta.as_deref())
+                .push_bind(s.raw.size)
+                .push_bind(s.raw.sha256.as_str())
+                .push_bind(s.raw.encoding)
+                .push_bind(s.raw.data.as_slice());
+        });
+        insert.build().execute(&mut *tx).await?;
+    }
+
+    // Reports: (report id, submission id, report, origin, warnings json).
+    let mut ids = report_ids.iter();
+    let mut rows = Vec::with_capacity(n_reports);
+    for (s, sid) in submissions.iter().zip(&submission_ids) {
+        for new in &s.reports {
+            let id = *ids
+                .next()
+                .ok_or_else(|| StoreError::Corrupt("id allocation".into()))?;
+            rows.push((id, *sid, *s, new, q::to_json(&new.report.warnings)));
+        }
+    }
+    let mut reports_inserted = 0u64;
+    for chunk in rows.chunks_pow2() {
+        let mut insert = sqlx::QueryBuilder::<Postgres>::new(q::INSERT_REPORTS);
+        insert.push_values(chunk, |mut b, (id, sid, s, new, warnings)| {
+            let r = &new.report;
+            b.push_bind(*id)
+                .push_bind(*sid)
+                .push_bind(r.organization_name.as_str())
+                .push_bind(r.report_id.as_str())
+                .push_bind(r.contact_info.as_deref())
+                .push_bind(r.start.timestamp())
+                .push_bind(r.end.timestamp())
+                .push_bind(s.received_at.timestamp())
+                .push_bind(r.total_successful())
+                .push_bind(r.total_failed())
+                .push_bind(new.origin.as_str())
+                .push_bind(warnings.as_str());
+        });
+        insert.push(q::ON_REPORT_CONFLICT);
+        reports_inserted += insert.build().execute(&mut *tx).await?.rows_affected();
+    }
+    // Which ids made it in. When every row did (the common case: no duplicates)
+    // the count says so and the lookup of each id is skipped.
+    let mut inserted: std::collections::HashSet<i64> =
+        std::collections::HashSet::with_capacity(n_reports);
+    if reports_inserted == n_reports as u64 {
+        inserted.extend(report_ids.iter().copied());
+    }
+    for chunk in report_ids
+        .chunks_pow2()
+        .filter(|_| reports_inserted != n_reports as u64)
+    {
+        let mut select =
+            sqlx::QueryBuilder::<Postgres>::new("SELECT id FROM reports WHERE id IN (");
+        let mut list = select.separated(", ");
+        for id in chunk {
+            list.push_bind(*id);
+        }
+        select.push(")");
+        let found: Vec<(i64,)> = select.build_query_as().fetch_all(&mut *tx).await?;
+        inserted.extend(found.into_iter().map(|(id,)| id));
+    }
+
+    // Policies and failure details of the reports that were inserted.
+    let mut policy_id = policy_ids.iter();
+    let mut policy_rows = Vec::new();
+    let mut detail_rows = Vec::new();
+    for (id, _, _, new, _) in rows.iter().filter(|row| inserted.contains(&row.0)) {
+        let r = &new.report;
+        for (position, p) in r.policies.iter().enumerate() {
+            let pid = *policy_id
+                .next()
+                .ok_or_else(|| StoreError::Corrupt("id allocation".into()))?;
+            policy_rows.push((pid, *id, position as i64, r, p));
+            let domain = p.policy_domain.as_deref().unwrap_or("");
+            let start = r.start.timestamp();
+            detail_rows.extend(p.failure_details.iter().map(|d| (pid, d, domain, start)));
+        }
+    }
+    for chunk in policy_rows.chunks_pow2() {
+        let mut insert = sqlx::QueryBuilder::<Postgres>::new(q::INSERT_POLICIES);
+        insert.push_values(chunk, |mut b, (pid, rid, position, r, p)| {
+            b.push_bind(*pid)
+                .push_bind(*rid)
+                .push_bind(*position)
+                .push_bind(p.policy_type.as_str())
+                .push_bind(p.policy_domain.as_deref().unwrap_or(""))
+                .push_bind(q::to_json(&p.policy_string))
+                .push_bind(q::to_json(&p.mx_host))
+                .push_bind(p.total_successful)
+                .push_bind(p.total_failed)
+                .push_bind(r.start.timestamp())
+                .push_bind(r.organization_name.as_str());
+        });
+        insert.build().execute(&mut *tx).await?;
+    }
+    for chunk in detail_rows.chunks_pow2() {
+        let mut insert = sqlx::QueryBuilder::<Postgres>::new(q::INSERT_DETAILS);
+        insert.push_values(chunk, |mut b, (pid, d, domain, start)| {
+            b.push_bind(*pid)
+                .push_bind(d.result_type.as_str())
+                .push_bind(d.sending_mta_ip.as_deref())
+                .push_bind(d.receiving_mx_hostname.as_deref())
+                .push_bind(d.receiving_mx_helo.as_deref())
+                .push_bind(d.receiving_ip.as_deref())
+                .push_bind(d.failed_session_count)
+                .push_bind(d.additional_information.as_deref())
+                .push_bind(d.failure_reason_code.as_deref())
+                .push_bind(*domain)
+                .push_bind(*start);
+        });
+        insert.build().execute(&mut *tx).await?;
+    }
+
+    // Quarantine rows.
+    let mut qid = quarantine_ids.iter();
+    let mut quarantine_rows = Vec::with_capacity(n_rejections);
+    for (s, sid) in submissions.iter().zip(&submission_ids) {
+        for rej in &s.rejections {
+            let id = *qid
+                .next()
+                .ok_or_else(|| StoreError::Corrupt("id allocation".into()))?;
+            quarantine_rows.push((id, *sid, s.received_at.timestamp(), rej));
+        }
+    }
+    for chunk in quarantine_rows.chunks_pow2() {
+        let mut insert = sqlx::QueryBuilder::<Postgres>::new(q::INSERT_QUARANTINE);
+        insert.push_values(chunk, |mut b, (id, sid, at, rej)| {
+            b.push_bind(*id)
+                .push_bind(*sid)
+                .push_bind(*at)
+                .push_bind(rej.origin.as_str())
+                .push_bind(rej.code.as_str())
+                .push_bind(rej.reason.as_str());
+        });
+        insert.build().execute(&mut *tx).await?;
+    }
+
+    // Receipts; duplicates point at the copy stored first.
+    let mut receipts = Vec::with_capacity(submissions.len());
+    let mut rows = rows.iter();
+    let mut qids = quarantine_ids.iter();
+    let mut unkept = Vec::new();
+    for (s, sid) in submissions.iter().zip(&submission_ids) {
+        let mut outcomes = Vec::with_capacity(s.reports.len());
+        for _ in &s.reports {
+            let Some((id, _, _, new, _)) = rows.next() else {
+                break;
+            };
+            if inserted.contains(id) {
+                outcomes.push(ReportOutcome::Stored { id: *id });
+            } else {
+                let existing: i64 = sqlx::query_scalar(q::SELECT_REPORT_ID)
+                    .bind(new.report.organization_name.as_str())
+                    .bind(new.report.report_id.as_str())
+                    .fetch_one(&mut *tx)
+                    .await?;
+                outcomes.push(ReportOutcome::Duplicate { id: existing });
+            }
+        }
+        let quarantined: Vec<i64> = qids.by_ref().take(s.rejections.len()).copied().collect();
+        let kept = !quarantined.is_empty()
+            || outcomes
+                .iter()
+                .any(|o| matches!(o, ReportOutcome::Stored { .. }));
+        if !kept {
+            unkept.push(*sid);
+        }
+        receipts.push(CommitReceipt {
+            // Every report was already stored: the first copy's bytes are kept.
+            submission_id: kept.then_some(*sid),
+            reports: outcomes,
+            quarantine_ids: quarantined,
+        });
+    }
+    for chunk in unkept.chunks_pow2() {
+        let mut delete =
+            sqlx::QueryBuilder::<Postgres>::new("DELETE FROM submissions WHERE id IN (");
+        let mut list = delete.separated(", ");
+        for id in chunk {
+            list.push_bind(*id);
+        }
+        delete.push(")");
+        delete.build().execute(&mut *tx).await?;
+    }
+    tx.commit().await?;
+    Ok(receipts)
+}
 
 /// Next `n` ids of `table` from its identity sequence: unique across every instance
 /// sharing the database, so multi-row inserts can name parents' ids up front.
 async fn alloc_ids(
     tx: &mut sqlx::Transaction<'_, Postgres>,
-    table: q::Table,
+    table: Table,
     n: usize,
 ) -> Result<Vec<i64>, StoreError> {
     if n == 0 {
