@@ -141,9 +141,12 @@ pub(super) async fn write_batch(
                 .next()
                 .ok_or_else(|| StoreError::Corrupt("id allocation".into()))?;
             policy_rows.push((pid, *id, position as i64, r, p));
-            let domain = p.policy_domain.as_deref().unwrap_or("");
-            let start = r.start.timestamp();
-            detail_rows.extend(p.failure_details.iter().map(|d| (pid, d, domain, start)));
+            detail_rows.extend(
+                p.failure_details
+                    .iter()
+                    .enumerate()
+                    .map(|(position, d)| (pid, position as i64, d)),
+            );
         }
     }
     for chunk in policy_rows.chunks_pow2() {
@@ -165,8 +168,9 @@ pub(super) async fn write_batch(
     }
     for chunk in detail_rows.chunks_pow2() {
         let mut insert = sqlx::QueryBuilder::<Postgres>::new(q::INSERT_DETAILS);
-        insert.push_values(chunk, |mut b, (pid, d, domain, start)| {
+        insert.push_values(chunk, |mut b, (pid, position, d)| {
             b.push_bind(*pid)
+                .push_bind(*position)
                 .push_bind(d.result_type.as_str())
                 .push_bind(d.sending_mta_ip.as_deref())
                 .push_bind(d.receiving_mx_hostname.as_deref())
@@ -174,9 +178,7 @@ pub(super) async fn write_batch(
                 .push_bind(d.receiving_ip.as_deref())
                 .push_bind(d.failed_session_count)
                 .push_bind(d.additional_information.as_deref())
-                .push_bind(d.failure_reason_code.as_deref())
-                .push_bind(*domain)
-                .push_bind(*start);
+                .push_bind(d.failure_reason_code.as_deref());
         });
         insert.build().execute(&mut *tx).await?;
     }

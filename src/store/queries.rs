@@ -34,9 +34,9 @@ pub(super) const INSERT_POLICIES: &str = "INSERT INTO policies \
     (id, report_row, position, policy_type, policy_domain, policy_string, mx_host, total_successful, \
      total_failed, start_at, organization_name) ";
 
-pub(super) const INSERT_DETAILS: &str = "INSERT INTO failure_details (policy_row, result_type, sending_mta_ip, \
-    receiving_mx_hostname, receiving_mx_helo, receiving_ip, failed_session_count, \
-    additional_information, failure_reason_code, policy_domain, start_at) ";
+pub(super) const INSERT_DETAILS: &str = "INSERT INTO failure_details (policy_row, position, result_type, \
+    sending_mta_ip, receiving_mx_hostname, receiving_mx_helo, receiving_ip, failed_session_count, \
+    additional_information, failure_reason_code) ";
 
 pub(super) const INSERT_QUARANTINE: &str =
     "INSERT INTO quarantine (id, submission_id, received_at, origin, reason_code, reason) ";
@@ -108,17 +108,23 @@ pub(super) const DOMAIN_TOTALS: &str = "SELECT COUNT(DISTINCT report_row), \
     CAST(COALESCE(SUM(total_successful), 0) AS BIGINT), CAST(COALESCE(SUM(total_failed), 0) AS BIGINT) \
     FROM policies WHERE policy_domain = $1 AND start_at >= $2 AND start_at < $3";
 
-pub(super) const BY_RESULT_TYPE: &str = "SELECT result_type, CAST(SUM(failed_session_count) AS BIGINT) \
-    FROM failure_details WHERE policy_domain = $1 AND start_at >= $2 AND start_at < $3 \
-    GROUP BY result_type ORDER BY 2 DESC, 1";
+// Failure breakdowns of a domain in a range: the policies' covering index gives the
+// policy ids, and each policy's failure details are found by their key (policy_row, position).
 
-pub(super) const BY_RECEIVING_MX: &str = "SELECT receiving_mx_hostname, CAST(SUM(failed_session_count) AS BIGINT) \
-    FROM failure_details WHERE policy_domain = $1 AND start_at >= $2 AND start_at < $3 \
-    GROUP BY receiving_mx_hostname ORDER BY 2 DESC, COALESCE(receiving_mx_hostname, '')";
+pub(super) const BY_RESULT_TYPE: &str = "SELECT fd.result_type, CAST(SUM(fd.failed_session_count) AS BIGINT) \
+    FROM policies p JOIN failure_details fd ON fd.policy_row = p.id \
+    WHERE p.policy_domain = $1 AND p.start_at >= $2 AND p.start_at < $3 \
+    GROUP BY fd.result_type ORDER BY 2 DESC, 1";
 
-pub(super) const BY_SENDING_IP: &str = "SELECT sending_mta_ip, CAST(SUM(failed_session_count) AS BIGINT) \
-    FROM failure_details WHERE policy_domain = $1 AND start_at >= $2 AND start_at < $3 \
-    GROUP BY sending_mta_ip ORDER BY 2 DESC, COALESCE(sending_mta_ip, '')";
+pub(super) const BY_RECEIVING_MX: &str = "SELECT fd.receiving_mx_hostname, CAST(SUM(fd.failed_session_count) AS BIGINT) \
+    FROM policies p JOIN failure_details fd ON fd.policy_row = p.id \
+    WHERE p.policy_domain = $1 AND p.start_at >= $2 AND p.start_at < $3 \
+    GROUP BY fd.receiving_mx_hostname ORDER BY 2 DESC, COALESCE(fd.receiving_mx_hostname, '')";
+
+pub(super) const BY_SENDING_IP: &str = "SELECT fd.sending_mta_ip, CAST(SUM(fd.failed_session_count) AS BIGINT) \
+    FROM policies p JOIN failure_details fd ON fd.policy_row = p.id \
+    WHERE p.policy_domain = $1 AND p.start_at >= $2 AND p.start_at < $3 \
+    GROUP BY fd.sending_mta_ip ORDER BY 2 DESC, COALESCE(fd.sending_mta_ip, '')";
 
 pub(super) const BY_ORGANIZATION: &str = "SELECT organization_name, COUNT(DISTINCT report_row), \
     CAST(SUM(total_successful) AS BIGINT), CAST(SUM(total_failed) AS BIGINT) \
@@ -158,7 +164,7 @@ pub(super) const GET_DETAILS: &str = "SELECT fd.policy_row, fd.result_type, fd.s
     fd.receiving_mx_hostname, fd.receiving_mx_helo, fd.receiving_ip, fd.failed_session_count, \
     fd.additional_information, fd.failure_reason_code \
     FROM failure_details fd JOIN policies p ON p.id = fd.policy_row \
-    WHERE p.report_row = $1 ORDER BY fd.id";
+    WHERE p.report_row = $1 ORDER BY p.position, fd.position";
 
 pub(super) const GET_REPORT_RAW: &str = "SELECT s.id, s.content_type, s.raw_sha256, s.raw_encoding, s.raw_data \
     FROM reports r JOIN submissions s ON s.id = r.submission_id WHERE r.id = $1";

@@ -151,7 +151,7 @@ fn write_batch(
         let mut insert_report =
             tx.prepare_cached(&single_row(q::INSERT_REPORTS, 12, q::ON_REPORT_CONFLICT))?;
         let mut insert_policy = tx.prepare_cached(&single_row(q::INSERT_POLICIES, 11, ""))?;
-        let mut insert_detail = tx.prepare_cached(&single_row(q::INSERT_DETAILS, 11, ""))?;
+        let mut insert_detail = tx.prepare_cached(&single_row(q::INSERT_DETAILS, 10, ""))?;
         let mut insert_quarantine = tx.prepare_cached(&single_row(q::INSERT_QUARANTINE, 6, ""))?;
         let mut select_report = tx.prepare_cached(&q::SELECT_REPORT_ID.replace('$', "?"))?;
         let mut delete_submission = tx.prepare_cached("DELETE FROM submissions WHERE id = ?1")?;
@@ -219,9 +219,10 @@ fn write_batch(
                         r.organization_name,
                     ])?;
                     let policy_id = tx.last_insert_rowid();
-                    for d in &p.failure_details {
+                    for (position, d) in p.failure_details.iter().enumerate() {
                         insert_detail.execute(params![
                             policy_id,
+                            position as i64,
                             d.result_type,
                             d.sending_mta_ip,
                             d.receiving_mx_hostname,
@@ -230,8 +231,6 @@ fn write_batch(
                             d.failed_session_count,
                             d.additional_information,
                             d.failure_reason_code,
-                            domain,
-                            start,
                         ])?;
                     }
                 }
