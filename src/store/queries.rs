@@ -108,23 +108,20 @@ pub(super) const DOMAIN_TOTALS: &str = "SELECT COUNT(DISTINCT report_row), \
     CAST(COALESCE(SUM(total_successful), 0) AS BIGINT), CAST(COALESCE(SUM(total_failed), 0) AS BIGINT) \
     FROM policies WHERE policy_domain = $1 AND start_at >= $2 AND start_at < $3";
 
-// Failure breakdowns of a domain in a range: the policies' covering index gives the
-// policy ids, and each policy's failure details are found by their key (policy_row, position).
-
-pub(super) const BY_RESULT_TYPE: &str = "SELECT fd.result_type, CAST(SUM(fd.failed_session_count) AS BIGINT) \
-    FROM policies p JOIN failure_details fd ON fd.policy_row = p.id \
-    WHERE p.policy_domain = $1 AND p.start_at >= $2 AND p.start_at < $3 \
-    GROUP BY fd.result_type ORDER BY 2 DESC, 1";
-
-pub(super) const BY_RECEIVING_MX: &str = "SELECT fd.receiving_mx_hostname, CAST(SUM(fd.failed_session_count) AS BIGINT) \
-    FROM policies p JOIN failure_details fd ON fd.policy_row = p.id \
-    WHERE p.policy_domain = $1 AND p.start_at >= $2 AND p.start_at < $3 \
-    GROUP BY fd.receiving_mx_hostname ORDER BY 2 DESC, COALESCE(fd.receiving_mx_hostname, '')";
-
-pub(super) const BY_SENDING_IP: &str = "SELECT fd.sending_mta_ip, CAST(SUM(fd.failed_session_count) AS BIGINT) \
-    FROM policies p JOIN failure_details fd ON fd.policy_row = p.id \
-    WHERE p.policy_domain = $1 AND p.start_at >= $2 AND p.start_at < $3 \
-    GROUP BY fd.sending_mta_ip ORDER BY 2 DESC, COALESCE(fd.sending_mta_ip, '')";
+/// The three failure breakdowns of a domain in a range, as `(breakdown, key, failed
+/// sessions)` rows: 0 by result type, 1 by receiving MX, 2 by sending IP. The policies'
+/// covering index gives the policy ids and each policy's failure details are found by
+/// their key (policy_row, position); that join runs once, materialized, and the three
+/// groupings read its result.
+pub(super) const DOMAIN_FAILURES: &str = "WITH f AS MATERIALIZED ( \
+        SELECT fd.result_type, fd.receiving_mx_hostname, fd.sending_mta_ip, fd.failed_session_count \
+        FROM policies p JOIN failure_details fd ON fd.policy_row = p.id \
+        WHERE p.policy_domain = $1 AND p.start_at >= $2 AND p.start_at < $3) \
+    SELECT 0, result_type, CAST(SUM(failed_session_count) AS BIGINT) FROM f GROUP BY result_type \
+    UNION ALL \
+    SELECT 1, receiving_mx_hostname, CAST(SUM(failed_session_count) AS BIGINT) FROM f GROUP BY receiving_mx_hostname \
+    UNION ALL \
+    SELECT 2, sending_mta_ip, CAST(SUM(failed_session_count) AS BIGINT) FROM f GROUP BY sending_mta_ip";
 
 pub(super) const BY_ORGANIZATION: &str = "SELECT organization_name, COUNT(DISTINCT report_row), \
     CAST(SUM(total_successful) AS BIGINT), CAST(SUM(total_failed) AS BIGINT) \
@@ -217,7 +214,6 @@ pub(super) type RejectionRow = (
     String,
     String,
 );
-pub(super) type CountRow = (Option<String>, i64);
 pub(super) type SessionRow = (String, i64, i64, i64);
 
 pub(super) struct RawRow {
@@ -374,13 +370,38 @@ pub(super) fn rejection(row: RejectionRow) -> Result<Rejection, StoreError> {
     })
 }
 
-pub(super) fn failure_counts(rows: Vec<CountRow>) -> Vec<FailureCount> {
-    rows.into_iter()
-        .map(|(key, failed_sessions)| FailureCount {
-            key,
-            failed_sessions,
-        })
-        .collect()
+pub(super) type FailureRow = (i32, Option<String>, i64);
+
+/// Splits [`DOMAIN_FAILURES`] rows into the breakdowns by result type, receiving MX and
+/// sending IP, each ordered by failed sessions, most first, then by key (a missing key
+/// sorting as the empty string).
+pub(super) fn failure_breakdowns(
+    rows: Vec<FailureRow>,
+) -> (Vec<FailureCount>, Vec<FailureCount>, Vec<FailureCount>) {
+    let mut breakdowns: [Vec<FailureCount>; 3] = Default::default();
+    for (breakdown, key, failed_sessions) in rows {
+        if let Some(list) = usize::try_from(breakdown)
+            .ok()
+            .and_then(|i| breakdowns.get_mut(i))
+        {
+            list.push(FailureCount {
+                key,
+                failed_sessions,
+            });
+        }
+    }
+    for list in &mut breakdowns {
+        list.sort_by(|a, b| {
+            b.failed_sessions.cmp(&a.failed_sessions).then_with(|| {
+                a.key
+                    .as_deref()
+                    .unwrap_or("")
+                    .cmp(b.key.as_deref().unwrap_or(""))
+            })
+        });
+    }
+    let [by_type, by_mx, by_ip] = breakdowns;
+    (by_type, by_mx, by_ip)
 }
 
 pub(super) fn session_counts(rows: Vec<SessionRow>) -> Vec<SessionCounts> {
@@ -444,16 +465,13 @@ macro_rules! define_queries {
                 .bind(range.to)
                 .fetch_one(pool)
                 .await?;
-            let counts = |sql: &'static str| {
-                sqlx::query_as::<_, q::CountRow>(sql)
-                    .bind(domain)
-                    .bind(range.from)
-                    .bind(range.to)
-                    .fetch_all(pool)
-            };
-            let by_result_type = counts(q::BY_RESULT_TYPE).await?;
-            let by_receiving_mx = counts(q::BY_RECEIVING_MX).await?;
-            let by_sending_ip = counts(q::BY_SENDING_IP).await?;
+            let failures: Vec<q::FailureRow> = sqlx::query_as(q::DOMAIN_FAILURES)
+                .bind(domain)
+                .bind(range.from)
+                .bind(range.to)
+                .fetch_all(pool)
+                .await?;
+            let (by_result_type, by_receiving_mx, by_sending_ip) = q::failure_breakdowns(failures);
             let sessions = |sql: &'static str| {
                 sqlx::query_as::<_, q::SessionRow>(sql)
                     .bind(domain)
@@ -469,9 +487,9 @@ macro_rules! define_queries {
                 successful_sessions: ok,
                 failed_sessions: failed,
                 failure_rate: $crate::store::failure_rate(ok, failed),
-                by_result_type: q::failure_counts(by_result_type),
-                by_receiving_mx: q::failure_counts(by_receiving_mx),
-                by_sending_ip: q::failure_counts(by_sending_ip),
+                by_result_type,
+                by_receiving_mx,
+                by_sending_ip,
                 by_organization: q::session_counts(by_organization),
                 by_policy_type: q::session_counts(by_policy_type),
             })
