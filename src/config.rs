@@ -115,8 +115,10 @@ pub struct ImportArgs {
     /// Print a JSON summary with an outcome per file instead of the summary line.
     #[arg(long)]
     pub json: bool,
-    /// Submissions committing at the same time (two store batches, so the writer never waits).
-    #[arg(long, env = "TLSRPT_IMPORT_CONCURRENCY", default_value_t = 2048)]
+    /// Submissions queued for or committing in the store at once: four store batches, so
+    /// the writer takes full batches while the readers work ahead (2,048 measured ~10%
+    /// slower; 8,192 no faster and +10 MB).
+    #[arg(long, env = "TLSRPT_IMPORT_CONCURRENCY", default_value_t = 4096)]
     pub concurrency: usize,
 }
 

@@ -126,9 +126,10 @@ pub async fn run(args: ImportArgs) -> i32 {
 
 /// Most submissions per job handed to the store. One channel message and one reply for
 /// many small files keeps per-file async bookkeeping from competing with the readers and
-/// the writer for the CPU; 64 is small next to a store batch (1,024), so a batch still
-/// fills from several chunks and a reader never holds much back.
-const CHUNK_SUBMISSIONS: usize = 64;
+/// the writer for the CPU; 128 is small next to a store batch (1,024), so a batch still
+/// fills from several chunks and a reader never holds much back (64 and 512 measured
+/// slower).
+const CHUNK_SUBMISSIONS: usize = 128;
 
 /// Bulk import in two stages: a few threads (one per core but one) read files, run the
 /// CPU side of the pipeline and queue chunks of prepared submissions for the store; this
@@ -494,37 +495,74 @@ fn walk(dir: &Path, files: &mut Vec<PathBuf>) -> std::io::Result<()> {
         // Maildir: delivered messages live in cur/ and new/; tmp/ holds deliveries in
         // progress, which are not complete messages yet.
         for sub in ["cur", "new"] {
-            let mut entries = sorted_entries(&dir.join(sub))?;
-            entries.retain(|p| p.is_file() && !is_hidden(p));
-            files.extend(entries);
+            files.extend(
+                sorted_entries(&dir.join(sub))?
+                    .into_iter()
+                    .filter(|e| e.kind == EntryKind::File && !is_hidden(&e.path))
+                    .map(|e| e.path),
+            );
         }
         for sub in sorted_entries(dir)? {
-            let name = sub.file_name().and_then(|n| n.to_str()).unwrap_or("");
-            if sub.is_dir() && name.starts_with('.') && is_maildir(&sub) {
+            let name = sub.path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+            if sub.kind == EntryKind::Dir && name.starts_with('.') && is_maildir(&sub.path) {
                 // Maildir++ subfolders (.Reports, .Archive) are folders of the same box.
-                walk(&sub, files)?;
+                walk(&sub.path, files)?;
             }
         }
         return Ok(());
     }
     for entry in sorted_entries(dir)? {
-        if is_hidden(&entry) {
+        if is_hidden(&entry.path) {
             continue;
         }
-        if entry.is_dir() {
-            walk(&entry, files)?;
-        } else if entry.is_file() && looks_like_report_file(&entry) {
-            files.push(entry);
+        match entry.kind {
+            EntryKind::Dir => walk(&entry.path, files)?,
+            EntryKind::File if looks_like_report_file(&entry.path) => files.push(entry.path),
+            _ => {}
         }
     }
     Ok(())
 }
 
-fn sorted_entries(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
-    let mut entries = std::fs::read_dir(dir)?
-        .map(|e| e.map(|e| e.path()))
-        .collect::<Result<Vec<_>, _>>()?;
-    entries.sort();
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum EntryKind {
+    File,
+    Dir,
+    Other,
+}
+
+struct Entry {
+    path: PathBuf,
+    kind: EntryKind,
+}
+
+/// A directory's entries sorted by path. The kind comes from the directory listing, so a
+/// directory of 100,000 reports costs no stat call per file; symbolic links are followed.
+fn sorted_entries(dir: &Path) -> std::io::Result<Vec<Entry>> {
+    let mut entries = Vec::new();
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let mut file_type = entry.file_type()?;
+        if file_type.is_symlink() {
+            match std::fs::metadata(entry.path()) {
+                Ok(meta) => file_type = meta.file_type(),
+                // A dangling link is neither a file nor a directory.
+                Err(_) => continue,
+            }
+        }
+        let kind = if file_type.is_dir() {
+            EntryKind::Dir
+        } else if file_type.is_file() {
+            EntryKind::File
+        } else {
+            EntryKind::Other
+        };
+        entries.push(Entry {
+            path: entry.path(),
+            kind,
+        });
+    }
+    entries.sort_by(|a, b| a.path.cmp(&b.path));
     Ok(entries)
 }
 
