@@ -25,8 +25,9 @@ use super::{CommitReceipt, MAX_BATCH, NewSubmission, ReportOutcome, WriteJob};
 /// the write lock before failing; long enough to ride out one big batch.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Readers run concurrently in WAL mode; the writer task needs one more. Five connections
-/// cover the dashboard and API on a small machine without many idle file handles.
+/// Readers run concurrently in WAL mode (the writer has its own connection, outside the
+/// pool). Five connections cover the dashboard and API on a small machine without many
+/// idle file handles.
 const POOL_SIZE: u32 = 5;
 
 /// Page cache of each connection. A batch of 1,024 submissions dirties several MiB of

@@ -211,3 +211,54 @@ fn file_over_the_size_limit_is_an_error_naming_it() {
     let err = stderr(&out);
     assert!(err.contains("huge.json") && err.contains("bytes"), "{err}");
 }
+
+/// A submission the store refuses fails its batch; the writer retries each submission
+/// alone, so only that file is an error and the files around it in the same chunk are
+/// stored with their own outcomes.
+#[test]
+fn store_error_on_one_file_leaves_its_neighbours_stored() {
+    let db = tempfile::tempdir().unwrap();
+    let files = tempfile::tempdir().unwrap();
+    write(&files.path().join("1.json"), &one("org.example", "good-1"));
+    write(&files.path().join("2.json"), &one("org.example", "refused"));
+    write(&files.path().join("3.json"), &one("org.example", "good-3"));
+    let url = format!("sqlite://{}/t.db", db.path().display());
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        tlsrptd::store::Store::open(&url).await.unwrap();
+        let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+        sqlx::query("CREATE TRIGGER refuse BEFORE INSERT ON reports WHEN NEW.report_id = 'refused' BEGIN SELECT RAISE(ABORT, 'simulated storage failure'); END")
+            .execute(&pool)
+            .await
+            .unwrap();
+        pool.close().await;
+    });
+    let out = import(&db, &["--json", files.path().to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let summary: serde_json::Value = serde_json::from_slice(&out.stdout).expect("stdout is JSON");
+    assert_eq!(summary["imported"], 2);
+    assert_eq!(summary["errors"], 1);
+    let outcomes: Vec<(&str, &str)> = summary["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            let path = f["path"].as_str().unwrap();
+            (&path[path.len() - 6..], f["outcome"].as_str().unwrap())
+        })
+        .collect();
+    assert_eq!(
+        outcomes,
+        vec![
+            ("1.json", "stored"),
+            ("2.json", "error"),
+            ("3.json", "stored")
+        ]
+    );
+    assert!(
+        stderr(&out).contains("2.json: error")
+            && stderr(&out).contains("simulated storage failure"),
+        "{}",
+        stderr(&out)
+    );
+}

@@ -165,3 +165,19 @@ async fn failure_details_survive_the_move_to_per_policy_keys() {
         ]
     );
 }
+
+/// The SQLite writer opens its own connection to the database file, which an in-memory
+/// database cannot share: such a URL is refused with the reason instead of silently
+/// writing to a second, invisible database.
+#[tokio::test]
+async fn in_memory_sqlite_is_refused_with_the_reason() {
+    let err = tlsrptd::store::Store::open("sqlite::memory:")
+        .await
+        .err()
+        .expect("in-memory SQLite is refused");
+    let message = err.to_string();
+    assert!(
+        message.contains("sqlite::memory:") && message.contains("sqlite://PATH"),
+        "{message}"
+    );
+}
