@@ -29,7 +29,7 @@ use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
 use crate::query::api::constant_time_eq;
-use crate::report::Report;
+
 use crate::store::{
     DayCounts, DomainSummary, ReportFilter, Store, StoreError, StoredReport, TimeRange,
 };
@@ -52,10 +52,9 @@ const DEFAULT_DAYS: u32 = 30;
 const MAX_DAYS: u32 = 3660;
 /// Reports per page in the report list and rejections.
 const PAGE: u32 = 50;
-/// Domains that get a trend sparkline on the overview (one series query each).
+/// Domains that get a trend sparkline on the overview: a page of thousands of small
+/// charts would be slow to render and to read.
 const SPARKLINES: usize = 200;
-/// Reports scanned for the MTA-STS policies seen on a domain page.
-const POLICY_SCAN: u32 = 200;
 /// Longest report string shown in lists before it is cut (full text on the report page).
 const SHORT: usize = 120;
 /// Largest raw submission shown inline on a report page (decompressed).
@@ -810,12 +809,17 @@ async fn overview(
             .then(key)
             .then_with(|| a.domain.cmp(&b.domain))
     });
+    // Trends of the first rows, from one query over every domain.
+    let mut series: std::collections::HashMap<String, Vec<DayCounts>> = state
+        .store
+        .domains_daily(range.time_range())
+        .await?
+        .into_iter()
+        .collect();
     for row in rows.iter_mut().take(SPARKLINES) {
-        let days = state
-            .store
-            .timeseries(&row.domain, range.time_range())
-            .await?;
-        row.spark = Some(build_chart(&days, Series::Both, 120, 28, false));
+        if let Some(days) = series.remove(&row.domain) {
+            row.spark = Some(build_chart(&days, Series::Both, 120, 28, false));
+        }
     }
     let columns = SORT_KEYS
         .iter()
@@ -980,7 +984,7 @@ struct PolicySeen {
     lines: Vec<String>,
     first_seen: String,
     last_seen: String,
-    reports: usize,
+    reports: i64,
 }
 
 #[derive(Template)]
@@ -1004,7 +1008,6 @@ struct DomainPage {
     by_mx: Vec<CountRow>,
     by_ip: Vec<CountRow>,
     policies: Vec<PolicySeen>,
-    policies_scanned: usize,
     reports_href: String,
     verdict: String,
 }
@@ -1086,7 +1089,19 @@ async fn domain_page(
         .domain_summary(&domain, range.time_range())
         .await?;
     let days = state.store.timeseries(&domain, range.time_range()).await?;
-    let scan = scan_reports(&state.store, &domain, &range).await?;
+    let policies = policies_seen(&state.store, &domain, &range).await?;
+    let failures_seen: BTreeMap<String, (NaiveDate, NaiveDate)> = state
+        .store
+        .failures_seen(&domain, range.time_range())
+        .await?
+        .into_iter()
+        .map(|f| {
+            (
+                f.result_type,
+                (f.first_start.date_naive(), f.last_start.date_naive()),
+            )
+        })
+        .collect();
     let total_failed = summary.failed_sessions.max(0);
     let by_result = summary
         .by_result_type
@@ -1095,8 +1110,7 @@ async fn domain_page(
             let rt = r.key.clone().unwrap_or_else(|| "(not reported)".to_owned());
             let (meaning, fix) = explain_result_type(&rt);
             ResultRow {
-                seen: scan
-                    .failures_seen
+                seen: failures_seen
                     .get(&rt)
                     .map(|(first, last)| {
                         if first == last {
@@ -1158,8 +1172,7 @@ async fn domain_page(
         by_mx: count_rows(&summary.by_receiving_mx),
         by_ip: count_rows(&summary.by_sending_ip),
         verdict: verdict(&summary),
-        policies_scanned: scan.scanned,
-        policies: scan.policies,
+        policies,
         domain,
     }))
 }
@@ -1189,66 +1202,32 @@ fn parse_policy_lines(lines: &[String]) -> (String, Vec<String>, String) {
     (mode, mx, max_age)
 }
 
-/// What the domain page reads from the reports themselves.
-struct Scan {
-    policies: Vec<PolicySeen>,
-    /// Reports read (the most recent [`POLICY_SCAN`] of the range).
-    scanned: usize,
-    /// Result type -> first and last UTC day a report with that failure starts on.
-    failures_seen: BTreeMap<String, (NaiveDate, NaiveDate)>,
-}
-
-/// The distinct policies reported for `domain` in the most recent [`POLICY_SCAN`] reports
-/// of the range, with the first and last UTC day of the reports that carried each, and
-/// the days each result type was first and last reported.
-async fn scan_reports(store: &Store, domain: &str, range: &Range) -> Result<Scan, StoreError> {
-    let filter = ReportFilter {
-        domain: Some(domain.to_owned()),
-        organization: None,
-        range: Some(range.time_range()),
-    };
-    let page = store.list_reports(&filter, POLICY_SCAN, None).await?;
-    // (policy type, policy lines) -> (first start, last end, reports)
+/// The distinct policies reported for `domain` in the range, most recently seen first,
+/// with their `mode`, `mx` and `max_age` lines picked out.
+async fn policies_seen(
+    store: &Store,
+    domain: &str,
+    range: &Range,
+) -> Result<Vec<PolicySeen>, StoreError> {
+    let seen = store.policies_seen(domain, range.time_range()).await?;
+    // Reporters differ only in whitespace around lines: merge those.
     type Key = (String, Vec<String>);
-    type Seen = (DateTime<Utc>, DateTime<Utc>, usize);
-    let mut seen: BTreeMap<Key, Seen> = BTreeMap::new();
-    let mut failures_seen: BTreeMap<String, (NaiveDate, NaiveDate)> = BTreeMap::new();
-    for item in &page.items {
-        let Some(stored) = store.get_report(item.id).await? else {
-            continue;
-        };
-        let report: &Report = &stored.report;
-        for policy in &report.policies {
-            if policy.policy_domain.as_deref() != Some(domain) {
-                continue;
-            }
-            let lines: Vec<String> = policy
-                .policy_string
-                .iter()
-                .map(|l| l.trim().to_owned())
-                .collect();
-            let entry = seen.entry((policy.policy_type.clone(), lines)).or_insert((
-                report.start,
-                report.start,
-                0,
-            ));
-            entry.0 = entry.0.min(report.start);
-            entry.1 = entry.1.max(report.start);
-            entry.2 += 1;
-            let day = report.start.date_naive();
-            for detail in &policy.failure_details {
-                if detail.failed_session_count <= 0 {
-                    continue;
-                }
-                let e = failures_seen
-                    .entry(detail.result_type.clone())
-                    .or_insert((day, day));
-                e.0 = e.0.min(day);
-                e.1 = e.1.max(day);
-            }
-        }
+    let mut merged: BTreeMap<Key, (DateTime<Utc>, DateTime<Utc>, i64)> = BTreeMap::new();
+    for p in seen {
+        let lines: Vec<String> = p
+            .policy_string
+            .iter()
+            .map(|l| l.trim().to_owned())
+            .collect();
+        let entry =
+            merged
+                .entry((p.policy_type, lines))
+                .or_insert((p.first_start, p.last_start, 0));
+        entry.0 = entry.0.min(p.first_start);
+        entry.1 = entry.1.max(p.last_start);
+        entry.2 += p.reports;
     }
-    let mut out: Vec<PolicySeen> = seen
+    let mut out: Vec<PolicySeen> = merged
         .into_iter()
         .map(|((policy_type, lines), (first, last, reports))| {
             let (mode, mx, max_age) = parse_policy_lines(&lines);
@@ -1273,11 +1252,7 @@ async fn scan_reports(store: &Store, domain: &str, range: &Range) -> Result<Scan
         })
         .collect();
     out.sort_by(|a, b| b.last_seen.cmp(&a.last_seen));
-    Ok(Scan {
-        policies: out,
-        scanned: page.items.len(),
-        failures_seen,
-    })
+    Ok(out)
 }
 
 // ------------------------------------------------------------------ reports

@@ -15,6 +15,7 @@
 
 mod postgres;
 mod queries;
+mod rollup;
 mod sqlite;
 
 use std::sync::Arc;
@@ -211,6 +212,25 @@ pub struct DayCounts {
     pub day: NaiveDate,
     pub successful_sessions: i64,
     pub failed_sessions: i64,
+}
+
+/// One distinct policy of a domain, as reporters saw it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PolicySeen {
+    pub policy_type: String,
+    pub policy_string: Vec<String>,
+    pub first_start: DateTime<Utc>,
+    pub last_start: DateTime<Utc>,
+    /// Reports that carried it.
+    pub reports: i64,
+}
+
+/// When a result type was first and last reported with failed sessions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FailureSeen {
+    pub result_type: String,
+    pub first_start: DateTime<Utc>,
+    pub last_start: DateTime<Utc>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -424,6 +444,78 @@ impl Store {
             Backend::Postgres(p) => postgres::timeseries(p, &domain, range).await?,
         };
         Ok(fill_days(range, &rows))
+    }
+
+    /// Every domain's sessions per UTC day of `range`, in one query (the overview's
+    /// trends), each series with every day of the range present.
+    pub async fn domains_daily(
+        &self,
+        range: TimeRange,
+    ) -> Result<Vec<(String, Vec<DayCounts>)>, StoreError> {
+        let rows = match &self.backend {
+            Backend::Sqlite(p) => sqlite::all_domains_daily(p, range).await?,
+            Backend::Postgres(p) => postgres::all_domains_daily(p, range).await?,
+        };
+        let mut out: Vec<(String, Vec<DayCounts>)> = Vec::new();
+        let mut days: Vec<(i64, i64, i64)> = Vec::new();
+        let mut rows = rows.into_iter().peekable();
+        while let Some((domain, day, ok, failed)) = rows.next() {
+            days.push((day, ok, failed));
+            if rows.peek().is_none_or(|next| next.0 != domain) {
+                out.push((domain, fill_days(range, &days)));
+                days.clear();
+            }
+        }
+        Ok(out)
+    }
+
+    /// The distinct policies (type and text) reported for `domain` in `range`, most
+    /// recently seen first.
+    pub async fn policies_seen(
+        &self,
+        domain: &str,
+        range: TimeRange,
+    ) -> Result<Vec<PolicySeen>, StoreError> {
+        let domain = normalize_domain(domain);
+        let rows = match &self.backend {
+            Backend::Sqlite(p) => sqlite::policies_seen(p, &domain, range).await?,
+            Backend::Postgres(p) => postgres::policies_seen(p, &domain, range).await?,
+        };
+        rows.into_iter()
+            .map(|(policy_type, policy_string, first, last, reports)| {
+                Ok(PolicySeen {
+                    policy_type,
+                    policy_string: serde_json::from_str(&policy_string)
+                        .map_err(|e| StoreError::Corrupt(format!("policy_string: {e}")))?,
+                    first_start: queries::timestamp(first)?,
+                    last_start: queries::timestamp(last)?,
+                    reports,
+                })
+            })
+            .collect()
+    }
+
+    /// Per result type with failed sessions for `domain` in `range`: the first and last
+    /// report start that carried it.
+    pub async fn failures_seen(
+        &self,
+        domain: &str,
+        range: TimeRange,
+    ) -> Result<Vec<FailureSeen>, StoreError> {
+        let domain = normalize_domain(domain);
+        let rows = match &self.backend {
+            Backend::Sqlite(p) => sqlite::failures_seen(p, &domain, range).await?,
+            Backend::Postgres(p) => postgres::failures_seen(p, &domain, range).await?,
+        };
+        rows.into_iter()
+            .map(|(result_type, first, last)| {
+                Ok(FailureSeen {
+                    result_type,
+                    first_start: queries::timestamp(first)?,
+                    last_start: queries::timestamp(last)?,
+                })
+            })
+            .collect()
     }
 
     /// Reports newest first (by start time, then id). `cursor` is the `next_cursor` of the

@@ -30,6 +30,7 @@ pub(super) async fn connect(url: &str) -> Result<PgPool, StoreError> {
 super::queries::define_queries!(Postgres, PgPool);
 
 use super::queries::{ChunksPow2 as _, Table};
+use super::rollup::{self, Rollup};
 use super::{CommitReceipt, NewSubmission, ReportOutcome};
 
 /// Commits a batch with a handful of multi-row statements per table: ids are
@@ -183,6 +184,15 @@ pub(super) async fn write_batch(
         insert.build().execute(&mut *tx).await?;
     }
 
+    // Rollups of the stored reports, in key order (see `rollup`).
+    let mut rollup = Rollup::default();
+    for (id, _, _, new, _) in &rows {
+        if inserted.contains(id) {
+            rollup.add(&new.report);
+        }
+    }
+    write_rollup(&mut tx, &rollup).await?;
+
     // Quarantine rows.
     let mut qid = quarantine_ids.iter();
     let mut quarantine_rows = Vec::with_capacity(n_rejections);
@@ -256,6 +266,62 @@ pub(super) async fn write_batch(
     }
     tx.commit().await?;
     Ok(receipts)
+}
+
+/// Adds a batch's rollup deltas with multi-row upserts (keys are unique per statement,
+/// as PostgreSQL requires).
+async fn write_rollup(
+    tx: &mut sqlx::Transaction<'_, Postgres>,
+    rollup: &Rollup<'_>,
+) -> Result<(), StoreError> {
+    let domains: Vec<_> = rollup.domains.iter().collect();
+    for chunk in domains.chunks_pow2() {
+        let mut insert = sqlx::QueryBuilder::<Postgres>::new(rollup::UPSERT_DOMAINS);
+        insert.push_values(chunk, |mut b, ((start, domain, org), s)| {
+            b.push_bind(*start)
+                .push_bind(*domain)
+                .push_bind(*org)
+                .push_bind(s.reports)
+                .push_bind(s.successful)
+                .push_bind(s.failed);
+        });
+        insert.push(rollup::ON_DOMAINS_CONFLICT);
+        insert.build().execute(&mut **tx).await?;
+    }
+    let sessions: Vec<_> = rollup.sessions.iter().collect();
+    for chunk in sessions.chunks_pow2() {
+        let mut insert = sqlx::QueryBuilder::<Postgres>::new(rollup::UPSERT_SESSIONS);
+        insert.push_values(chunk, |mut b, ((domain, start, org, kind, policy), s)| {
+            b.push_bind(*domain)
+                .push_bind(*start)
+                .push_bind(*org)
+                .push_bind(*kind)
+                .push_bind(policy.as_str())
+                .push_bind(s.reports)
+                .push_bind(s.successful)
+                .push_bind(s.failed);
+        });
+        insert.push(rollup::ON_SESSIONS_CONFLICT);
+        insert.build().execute(&mut **tx).await?;
+    }
+    let failures: Vec<_> = rollup.failures.iter().collect();
+    for chunk in failures.chunks_pow2() {
+        let mut insert = sqlx::QueryBuilder::<Postgres>::new(rollup::UPSERT_FAILURES);
+        insert.push_values(
+            chunk,
+            |mut b, ((domain, start, result_type, mx, ip), failed)| {
+                b.push_bind(*domain)
+                    .push_bind(*start)
+                    .push_bind(*result_type)
+                    .push_bind(*mx)
+                    .push_bind(*ip)
+                    .push_bind(**failed);
+            },
+        );
+        insert.push(rollup::ON_FAILURES_CONFLICT);
+        insert.build().execute(&mut **tx).await?;
+    }
+    Ok(())
 }
 
 /// Next `n` ids of `table` from its identity sequence: unique across every instance

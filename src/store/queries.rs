@@ -98,56 +98,89 @@ impl Table {
     }
 }
 
-pub(super) const LIST_DOMAINS: &str = "SELECT policy_domain, COUNT(DISTINCT report_row), \
-    CAST(COALESCE(SUM(total_successful), 0) AS BIGINT), CAST(COALESCE(SUM(total_failed), 0) AS BIGINT), \
+/// Per-domain figures read the rollups of migration 0004 (see `rollup.rs`): a handful of
+/// rows per domain and start time, so a query's cost follows the range and the number of
+/// domains it returns, not the number of reports.
+pub(super) const LIST_DOMAINS: &str = "SELECT policy_domain, CAST(SUM(reports) AS BIGINT), \
+    CAST(SUM(successful) AS BIGINT), CAST(SUM(failed) AS BIGINT), \
     COUNT(DISTINCT organization_name), MAX(start_at) \
-    FROM policies WHERE start_at >= $1 AND start_at < $2 \
+    FROM rollup_domains WHERE start_at >= $1 AND start_at < $2 \
     GROUP BY policy_domain ORDER BY policy_domain";
 
-pub(super) const DOMAIN_TOTALS: &str = "SELECT COUNT(DISTINCT report_row), \
-    CAST(COALESCE(SUM(total_successful), 0) AS BIGINT), CAST(COALESCE(SUM(total_failed), 0) AS BIGINT) \
-    FROM policies WHERE policy_domain = $1 AND start_at >= $2 AND start_at < $3";
+/// Sessions per domain and UTC day, every domain in one query (the overview's trends).
+/// Day numbers use floor division so reports before 1970 land on the right day.
+pub(super) const ALL_DOMAINS_DAILY: &str = "SELECT policy_domain, \
+    (start_at - ((start_at % 86400) + 86400) % 86400) / 86400, \
+    CAST(SUM(successful) AS BIGINT), CAST(SUM(failed) AS BIGINT) \
+    FROM rollup_domains WHERE start_at >= $1 AND start_at < $2 \
+    GROUP BY 1, 2 ORDER BY 1, 2";
+
+pub(super) const DOMAIN_TOTALS: &str = "SELECT CAST(COALESCE(SUM(reports), 0) AS BIGINT), \
+    CAST(COALESCE(SUM(successful), 0) AS BIGINT), CAST(COALESCE(SUM(failed), 0) AS BIGINT) \
+    FROM rollup_domains WHERE policy_domain = $1 AND start_at >= $2 AND start_at < $3";
 
 /// The three failure breakdowns of a domain in a range, as `(breakdown, key, failed
-/// sessions)` rows: 0 by result type, 1 by receiving MX, 2 by sending IP. The policies'
-/// covering index gives the policy ids and each policy's failure details are found by
-/// their key (policy_row, position); that join runs once, materialized, and the three
-/// groupings read its result.
+/// sessions)` rows: 0 by result type, 1 by receiving MX, 2 by sending IP ('' = not
+/// reported).
 pub(super) const DOMAIN_FAILURES: &str = "WITH f AS MATERIALIZED ( \
-        SELECT fd.result_type, fd.receiving_mx_hostname, fd.sending_mta_ip, fd.failed_session_count \
-        FROM policies p JOIN failure_details fd ON fd.policy_row = p.id \
-        WHERE p.policy_domain = $1 AND p.start_at >= $2 AND p.start_at < $3) \
-    SELECT 0, result_type, CAST(SUM(failed_session_count) AS BIGINT) FROM f GROUP BY result_type \
+        SELECT result_type, receiving_mx_hostname, sending_mta_ip, failed FROM rollup_failures \
+        WHERE policy_domain = $1 AND start_at >= $2 AND start_at < $3) \
+    SELECT 0, result_type, CAST(SUM(failed) AS BIGINT) FROM f GROUP BY result_type \
     UNION ALL \
-    SELECT 1, receiving_mx_hostname, CAST(SUM(failed_session_count) AS BIGINT) FROM f GROUP BY receiving_mx_hostname \
+    SELECT 1, receiving_mx_hostname, CAST(SUM(failed) AS BIGINT) FROM f GROUP BY receiving_mx_hostname \
     UNION ALL \
-    SELECT 2, sending_mta_ip, CAST(SUM(failed_session_count) AS BIGINT) FROM f GROUP BY sending_mta_ip";
+    SELECT 2, sending_mta_ip, CAST(SUM(failed) AS BIGINT) FROM f GROUP BY sending_mta_ip";
 
-pub(super) const BY_ORGANIZATION: &str = "SELECT organization_name, COUNT(DISTINCT report_row), \
-    CAST(SUM(total_successful) AS BIGINT), CAST(SUM(total_failed) AS BIGINT) \
-    FROM policies WHERE policy_domain = $1 AND start_at >= $2 AND start_at < $3 \
+/// First and last report start of each result type with failed sessions.
+pub(super) const FAILURES_SEEN: &str = "SELECT result_type, MIN(start_at), MAX(start_at) \
+    FROM rollup_failures WHERE policy_domain = $1 AND start_at >= $2 AND start_at < $3 AND failed > 0 \
+    GROUP BY result_type ORDER BY result_type";
+
+pub(super) const BY_ORGANIZATION: &str = "SELECT organization_name, CAST(SUM(reports) AS BIGINT), \
+    CAST(SUM(successful) AS BIGINT), CAST(SUM(failed) AS BIGINT) \
+    FROM rollup_domains WHERE policy_domain = $1 AND start_at >= $2 AND start_at < $3 \
     GROUP BY organization_name ORDER BY 4 DESC, 3 DESC, 1";
 
-pub(super) const BY_POLICY_TYPE: &str = "SELECT policy_type, COUNT(DISTINCT report_row), \
-    CAST(SUM(total_successful) AS BIGINT), CAST(SUM(total_failed) AS BIGINT) \
-    FROM policies WHERE policy_domain = $1 AND start_at >= $2 AND start_at < $3 \
+pub(super) const BY_POLICY_TYPE: &str = "SELECT policy_type, CAST(SUM(type_reports) AS BIGINT), \
+    CAST(SUM(successful) AS BIGINT), CAST(SUM(failed) AS BIGINT) \
+    FROM rollup_sessions WHERE policy_domain = $1 AND start_at >= $2 AND start_at < $3 \
     GROUP BY policy_type ORDER BY 4 DESC, 3 DESC, 1";
+
+/// Each distinct policy (type and text) of a domain: first and last report start, and
+/// how many reports carried it.
+pub(super) const POLICIES_SEEN: &str = "SELECT policy_type, policy_string, MIN(start_at), MAX(start_at), \
+    CAST(SUM(type_reports) AS BIGINT) \
+    FROM rollup_sessions WHERE policy_domain = $1 AND start_at >= $2 AND start_at < $3 \
+    GROUP BY policy_type, policy_string ORDER BY 4 DESC, 1, 2";
 
 /// Day number computed with floor division so reports before 1970 land on the right day.
 pub(super) const TIMESERIES: &str = "SELECT (start_at - ((start_at % 86400) + 86400) % 86400) / 86400, \
-    CAST(SUM(total_successful) AS BIGINT), CAST(SUM(total_failed) AS BIGINT) \
-    FROM policies WHERE policy_domain = $1 AND start_at >= $2 AND start_at < $3 \
+    CAST(SUM(successful) AS BIGINT), CAST(SUM(failed) AS BIGINT) \
+    FROM rollup_sessions WHERE policy_domain = $1 AND start_at >= $2 AND start_at < $3 \
     GROUP BY 1 ORDER BY 1";
 
+/// Reports newest first, optionally of one organization. `$3` and `$4` are the cursor
+/// (start, id), `(i64::MAX, i64::MAX)` for the first page.
 pub(super) const LIST_REPORTS: &str = "SELECT r.id, r.organization_name, r.report_id, r.start_at, r.end_at, \
     r.received_at, s.source, r.total_successful, r.total_failed, r.warnings \
     FROM reports r JOIN submissions s ON s.id = r.submission_id \
-    WHERE (CAST($1 AS TEXT) IS NULL OR EXISTS \
-           (SELECT 1 FROM policies p WHERE p.report_row = r.id AND p.policy_domain = $1)) \
-      AND (CAST($2 AS TEXT) IS NULL OR r.organization_name = $2) \
-      AND r.start_at >= $3 AND r.start_at < $4 \
-      AND (CAST($5 AS BIGINT) IS NULL OR r.start_at < $5 OR (r.start_at = $5 AND r.id < $6)) \
-    ORDER BY r.start_at DESC, r.id DESC LIMIT $7";
+    WHERE (CAST($1 AS TEXT) IS NULL OR r.organization_name = $1) \
+      AND r.start_at >= $2 AND r.start_at < $3 \
+      AND (r.start_at < $4 OR (r.start_at = $4 AND r.id < $5)) \
+    ORDER BY r.start_at DESC, r.id DESC LIMIT $6";
+
+/// Reports of one policy domain, newest first: the policies' (domain, start) index gives
+/// the page of report ids first, then only those reports are read.
+pub(super) const LIST_REPORTS_OF_DOMAIN: &str = "SELECT r.id, r.organization_name, r.report_id, r.start_at, r.end_at, \
+    r.received_at, s.source, r.total_successful, r.total_failed, r.warnings \
+    FROM (SELECT p.start_at, p.report_row FROM policies p \
+          WHERE p.policy_domain = $1 AND (CAST($2 AS TEXT) IS NULL OR p.organization_name = $2) \
+            AND p.start_at >= $3 AND p.start_at < $4 \
+            AND (p.start_at < $5 OR (p.start_at = $5 AND p.report_row < $6)) \
+          GROUP BY p.start_at, p.report_row \
+          ORDER BY p.start_at DESC, p.report_row DESC LIMIT $7) k \
+    JOIN reports r ON r.id = k.report_row JOIN submissions s ON s.id = r.submission_id \
+    ORDER BY r.start_at DESC, r.id DESC";
 
 pub(super) const GET_REPORT: &str = "SELECT r.id, r.submission_id, r.organization_name, r.report_id, \
     r.contact_info, r.start_at, r.end_at, r.received_at, r.origin, r.warnings, \
@@ -215,6 +248,8 @@ pub(super) type RejectionRow = (
     String,
 );
 pub(super) type SessionRow = (String, i64, i64, i64);
+/// (policy type, policy string JSON, first start, last start, reports).
+pub(super) type PolicySeenRow = (String, String, i64, i64, i64);
 
 pub(super) struct RawRow {
     pub submission_id: i64,
@@ -380,6 +415,8 @@ pub(super) fn failure_breakdowns(
 ) -> (Vec<FailureCount>, Vec<FailureCount>, Vec<FailureCount>) {
     let mut breakdowns: [Vec<FailureCount>; 3] = Default::default();
     for (breakdown, key, failed_sessions) in rows {
+        // The rollups keep a key that was not reported as ''.
+        let key = key.filter(|k| !k.is_empty());
         if let Some(list) = usize::try_from(breakdown)
             .ok()
             .and_then(|i| breakdowns.get_mut(i))
@@ -508,6 +545,43 @@ macro_rules! define_queries {
                 .await?)
         }
 
+        pub(super) async fn all_domains_daily(
+            pool: &$pool,
+            range: TimeRange,
+        ) -> Result<Vec<(String, i64, i64, i64)>, StoreError> {
+            Ok(sqlx::query_as(q::ALL_DOMAINS_DAILY)
+                .bind(range.from)
+                .bind(range.to)
+                .fetch_all(pool)
+                .await?)
+        }
+
+        pub(super) async fn policies_seen(
+            pool: &$pool,
+            domain: &str,
+            range: TimeRange,
+        ) -> Result<Vec<q::PolicySeenRow>, StoreError> {
+            Ok(sqlx::query_as(q::POLICIES_SEEN)
+                .bind(domain)
+                .bind(range.from)
+                .bind(range.to)
+                .fetch_all(pool)
+                .await?)
+        }
+
+        pub(super) async fn failures_seen(
+            pool: &$pool,
+            domain: &str,
+            range: TimeRange,
+        ) -> Result<Vec<(String, i64, i64)>, StoreError> {
+            Ok(sqlx::query_as(q::FAILURES_SEEN)
+                .bind(domain)
+                .bind(range.from)
+                .bind(range.to)
+                .fetch_all(pool)
+                .await?)
+        }
+
         pub(super) async fn list_reports(
             pool: &$pool,
             filter: &ReportFilter,
@@ -515,16 +589,32 @@ macro_rules! define_queries {
             cursor: Option<(i64, i64)>,
         ) -> Result<Vec<ReportListItem>, StoreError> {
             let range = filter.range.unwrap_or_else(TimeRange::all);
-            let rows: Vec<q::ListRow> = sqlx::query_as(q::LIST_REPORTS)
-                .bind(filter.domain.as_deref())
-                .bind(filter.organization.as_deref())
-                .bind(range.from)
-                .bind(range.to)
-                .bind(cursor.map(|c| c.0))
-                .bind(cursor.map(|c| c.1))
-                .bind(i64::from(limit))
-                .fetch_all(pool)
-                .await?;
+            let (before_start, before_id) = cursor.unwrap_or((i64::MAX, i64::MAX));
+            let rows: Vec<q::ListRow> = match filter.domain.as_deref() {
+                Some(domain) => {
+                    sqlx::query_as(q::LIST_REPORTS_OF_DOMAIN)
+                        .bind(domain)
+                        .bind(filter.organization.as_deref())
+                        .bind(range.from)
+                        .bind(range.to)
+                        .bind(before_start)
+                        .bind(before_id)
+                        .bind(i64::from(limit))
+                        .fetch_all(pool)
+                        .await?
+                }
+                None => {
+                    sqlx::query_as(q::LIST_REPORTS)
+                        .bind(filter.organization.as_deref())
+                        .bind(range.from)
+                        .bind(range.to)
+                        .bind(before_start)
+                        .bind(before_id)
+                        .bind(i64::from(limit))
+                        .fetch_all(pool)
+                        .await?
+                }
+            };
             if rows.is_empty() {
                 return Ok(Vec::new());
             }

@@ -19,6 +19,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{Sqlite, SqlitePool};
 use tokio::sync::mpsc;
 
+use super::rollup::{self, Rollup};
 use super::{CommitReceipt, MAX_BATCH, NewSubmission, ReportOutcome, WriteJob};
 
 /// How long a statement waits for another process (an `import` next to `serve`) holding
@@ -129,6 +130,51 @@ fn run_writer(mut conn: rusqlite::Connection, mut rx: mpsc::Receiver<WriteJob>) 
     }
 }
 
+/// Adds a batch's rollup deltas, one cached upsert per row.
+fn write_rollup(tx: &rusqlite::Transaction<'_>, rollup: &Rollup<'_>) -> Result<(), StoreError> {
+    let mut domains = tx.prepare_cached(&single_row(
+        rollup::UPSERT_DOMAINS,
+        6,
+        rollup::ON_DOMAINS_CONFLICT,
+    ))?;
+    for ((start, domain, org), s) in &rollup.domains {
+        domains.execute(params![
+            start,
+            domain,
+            org,
+            s.reports,
+            s.successful,
+            s.failed
+        ])?;
+    }
+    let mut sessions = tx.prepare_cached(&single_row(
+        rollup::UPSERT_SESSIONS,
+        8,
+        rollup::ON_SESSIONS_CONFLICT,
+    ))?;
+    for ((domain, start, org, kind, policy), s) in &rollup.sessions {
+        sessions.execute(params![
+            domain,
+            start,
+            org,
+            kind,
+            policy,
+            s.reports,
+            s.successful,
+            s.failed
+        ])?;
+    }
+    let mut failures = tx.prepare_cached(&single_row(
+        rollup::UPSERT_FAILURES,
+        6,
+        rollup::ON_FAILURES_CONFLICT,
+    ))?;
+    for ((domain, start, result_type, mx, ip), failed) in &rollup.failures {
+        failures.execute(params![domain, start, result_type, mx, ip, failed])?;
+    }
+    Ok(())
+}
+
 /// `INSERT INTO t (cols) ` + a single-row `VALUES` list of `n` numbered parameters.
 fn single_row(insert: &str, n: usize, suffix: &str) -> String {
     let params: Vec<String> = (1..=n).map(|i| format!("?{i}")).collect();
@@ -146,6 +192,7 @@ fn write_batch(
 ) -> Result<Vec<CommitReceipt>, StoreError> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let mut receipts = Vec::with_capacity(submissions.len());
+    let mut rollup = Rollup::default();
     {
         let mut insert_submission =
             tx.prepare_cached(&single_row(q::INSERT_SUBMISSIONS, 11, ""))?;
@@ -204,6 +251,7 @@ fn write_batch(
                 }
                 let report_id = tx.last_insert_rowid();
                 outcomes.push(ReportOutcome::Stored { id: report_id });
+                rollup.add(r);
                 for (position, p) in r.policies.iter().enumerate() {
                     let domain = p.policy_domain.as_deref().unwrap_or("");
                     insert_policy.execute(params![
@@ -262,6 +310,7 @@ fn write_batch(
                 quarantine_ids,
             });
         }
+        write_rollup(&tx, &rollup)?;
     }
     tx.commit()?;
     Ok(receipts)
