@@ -5,14 +5,14 @@
 use chrono::Utc;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use std::io::Write;
-use tlsrptd::pipeline::{Limits, prepare};
-use tlsrptd::report::{Source, Submission};
+use tlsrptd::pipeline::{Envelope, ImportEnvelope, Limits, Submission, prepare};
 
 fn submission(raw: &[u8]) -> Submission {
     Submission {
-        source: Source::Import,
-        peer: None,
-        envelope: serde_json::Value::Null,
+        envelope: Envelope::Import(ImportEnvelope {
+            path: "bench".to_owned(),
+            mbox_message: None,
+        }),
         content_type: None,
         received_at: Utc::now(),
         raw: raw.to_vec(),
@@ -36,7 +36,7 @@ fn bench_prepare(c: &mut Criterion) {
         group.bench_function(name, |b| {
             b.iter(|| {
                 let prepared = prepare(&limits, submission(raw));
-                assert_eq!(prepared.reports.len(), 1);
+                assert_eq!(prepared.reports().count(), 1);
                 prepared
             })
         });

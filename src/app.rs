@@ -18,12 +18,12 @@ use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tower::ServiceExt;
 
-use crate::config::{DkimModeArg, HttpArgs, SmtpArgs};
+use crate::config::{HttpArgs, SmtpArgs};
 use crate::intake;
 use crate::intake::smtp::dkim::{DkimMode, DkimVerifier};
 use crate::intake::smtp::server::SmtpContext;
 use crate::intake::smtp::{RecipientMatcher, SessionConfig};
-use crate::pipeline::Limits;
+use crate::pipeline::{Limits, Pipeline};
 use crate::query;
 use crate::store::{Store, StoreError};
 use crate::tls::{ReloadableCert, TlsError};
@@ -100,11 +100,12 @@ impl App {
             let server_config = cert.server_config(&[b"h2", b"http/1.1"])?;
             Some((cert, server_config))
         };
-        let router = router(store.clone(), config.limits.clone(), &config.http);
+        let pipeline = Pipeline::new(store.clone(), config.limits.clone());
+        let router = router(&store, &pipeline, &config.http);
         let smtp = if config.smtp.no_smtp {
             None
         } else {
-            Some(bind_smtp(&config, &store, tls.as_ref().map(|(cert, _)| cert)).await?)
+            Some(bind_smtp(&config, &pipeline, tls.as_ref().map(|(cert, _)| cert)).await?)
         };
         Ok(App {
             store,
@@ -268,7 +269,7 @@ impl App {
 
 async fn bind_smtp(
     config: &AppConfig,
-    store: &Store,
+    pipeline: &Pipeline,
     cert: Option<&Arc<ReloadableCert>>,
 ) -> Result<(TcpListener, SocketAddr, Arc<SmtpContext>), AppError> {
     let smtp = &config.smtp;
@@ -297,11 +298,7 @@ async fn bind_smtp(
         Some(cert) => Some(tokio_rustls::TlsAcceptor::from(cert.server_config(&[])?)),
         None => None,
     };
-    let dkim_mode = match smtp.dkim {
-        DkimModeArg::Enforce => DkimMode::Enforce,
-        DkimModeArg::Record => DkimMode::Record,
-        DkimModeArg::Off => DkimMode::Off,
-    };
+    let dkim_mode = smtp.dkim;
     let dkim = match (dkim_mode, smtp.dkim_nameserver) {
         (DkimMode::Off, _) => None,
         (_, Some(ns)) => {
@@ -311,8 +308,7 @@ async fn bind_smtp(
     };
     let context = SmtpContext {
         session,
-        store: store.clone(),
-        limits: config.limits.clone(),
+        pipeline: pipeline.clone(),
         tls,
         idle_timeout: smtp.smtp_idle_timeout,
         session_lifetime: smtp.smtp_session_lifetime,
@@ -325,11 +321,11 @@ async fn bind_smtp(
 
 /// Every HTTP route: RFC 8460 intake, the query API, health and metrics, wrapped in
 /// request ids, request logs and request metrics.
-fn router(store: Store, limits: Limits, http: &HttpArgs) -> axum::Router {
+fn router(store: &Store, pipeline: &Pipeline, http: &HttpArgs) -> axum::Router {
     use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
     let request_id = axum::http::HeaderName::from_static("x-request-id");
     axum::Router::new()
-        .merge(intake::http::router(store.clone(), limits, http))
+        .merge(intake::http::router(pipeline.clone(), &http.intake()))
         .nest(
             "/api/v1",
             query::api::router(store.clone(), http.api_token.clone()),
@@ -338,7 +334,7 @@ fn router(store: Store, limits: Limits, http: &HttpArgs) -> axum::Router {
             store.clone(),
             http.api_token.clone(),
         ))
-        .merge(query::ops::router(store))
+        .merge(query::ops::router(store.clone()))
         .layer(axum::middleware::from_fn(crate::telemetry::http_metrics))
         .layer(
             tower::ServiceBuilder::new()

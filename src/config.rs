@@ -10,6 +10,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::decode::DecodeLimits;
+use crate::intake::smtp::dkim::DkimMode;
 use crate::parse::ParseLimits;
 use crate::pipeline::Limits;
 
@@ -134,16 +135,6 @@ pub struct ServeArgs {
     pub smtp: SmtpArgs,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum DkimModeArg {
-    /// Reports without a valid, aligned DKIM signature are quarantined (RFC 8460 §3).
-    Enforce,
-    /// Such reports are stored and flagged with a warning.
-    Record,
-    /// DKIM is not checked.
-    Off,
-}
-
 #[derive(Debug, Clone, Args)]
 pub struct SmtpArgs {
     /// Address of the SMTP listener (receive-only, never relays).
@@ -183,7 +174,7 @@ pub struct SmtpArgs {
     pub smtp_max_connections: usize,
     /// DKIM policy for emailed reports.
     #[arg(long, env = "TLSRPT_DKIM", value_enum, default_value = "enforce")]
-    pub dkim: DkimModeArg,
+    pub dkim: DkimMode,
     /// Name server for DKIM key lookups (default: the system resolver).
     #[arg(long, env = "TLSRPT_DKIM_NAMESERVER")]
     pub dkim_nameserver: Option<SocketAddr>,
@@ -250,4 +241,16 @@ fn parse_seconds(s: &str) -> Result<Duration, String> {
         .filter(|v| v.is_finite() && *v >= 0.0)
         .map(Duration::from_secs_f64)
         .ok_or_else(|| format!("{s:?} is not a number of seconds"))
+}
+
+impl HttpArgs {
+    /// The HTTPS intake's own settings.
+    pub fn intake(&self) -> crate::intake::http::HttpIntakeConfig {
+        crate::intake::http::HttpIntakeConfig {
+            max_body_bytes: self.max_body_bytes,
+            body_timeout: self.body_timeout,
+            rate_limit: self.rate_limit,
+            rate_burst: self.rate_burst,
+        }
+    }
 }

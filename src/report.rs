@@ -1,8 +1,8 @@
 //! Domain types shared by the pipeline stages, the store and the query side.
 //!
-//! In: nothing (plain data). Out: [`Submission`] (what an intake hands to
-//! `pipeline::ingest`), [`Report`] (what `parse` produces from one JSON payload) and
-//! [`MessageMeta`] (the headers of an emailed report that are kept with it).
+//! In: nothing (plain data). Out: [`Report`] (what `parse` produces from one JSON
+//! payload), [`Source`] (which intake a submission came through) and [`MessageMeta`] (the
+//! headers of an emailed report that are kept with it).
 //!
 //! Counts are `i64` because RFC 8460 does not bound them and both backends store
 //! 64-bit integers; timestamps are UTC.
@@ -27,29 +27,6 @@ impl Source {
             Source::Import => "import",
         }
     }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "smtp" => Some(Source::Smtp),
-            "https" => Some(Source::Https),
-            "import" => Some(Source::Import),
-            _ => None,
-        }
-    }
-}
-
-/// Everything an intake received, before any interpretation.
-#[derive(Debug, Clone)]
-pub struct Submission {
-    pub source: Source,
-    /// Peer address (SMTP/HTTPS) or file path (import).
-    pub peer: Option<String>,
-    /// Intake-specific envelope: SMTP HELO/MAIL/RCPT/TLS, HTTP headers, import path.
-    pub envelope: serde_json::Value,
-    /// Declared media type (HTTP `Content-Type`); `None` lets the decoder sniff.
-    pub content_type: Option<String>,
-    pub received_at: DateTime<Utc>,
-    pub raw: Vec<u8>,
 }
 
 /// Headers of an emailed report that are kept with every report it carried.

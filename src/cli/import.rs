@@ -17,9 +17,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use tokio::sync::mpsc;
 
 use crate::config::ImportArgs;
-use crate::pipeline::{self, Committing, IngestOutcome, Limits, Verdict};
-use crate::report::{Source, Submission};
-use crate::store::{CommitResults, NewSubmission, PendingCommit, ReportOutcome, Store, StoreError};
+use crate::pipeline::{
+    self, Envelope, ImportEnvelope, IngestError, IngestOutcome, Limits, PendingBatch, Pipeline,
+    Prepared, RejectCode, ReportOutcome, Submission, Verdict,
+};
 
 /// File name endings taken when walking a directory; files named on the command line are
 /// always taken.
@@ -40,7 +41,7 @@ pub struct FileReport {
 #[derive(Debug, Clone, Serialize)]
 pub struct FileRejection {
     pub origin: String,
-    pub code: String,
+    pub code: RejectCode,
     pub reason: String,
 }
 
@@ -69,9 +70,10 @@ pub struct ImportSummary {
 impl ImportSummary {
     fn add(&mut self, file: &FileOutcome, keep: bool) {
         for r in &file.reports {
-            match r.outcome {
-                ReportOutcome::Stored { .. } => self.imported += 1,
-                ReportOutcome::Duplicate { .. } => self.duplicates += 1,
+            if r.outcome.is_stored() {
+                self.imported += 1;
+            } else {
+                self.duplicates += 1;
             }
         }
         self.rejected += file.rejections.len() as u64;
@@ -102,14 +104,14 @@ pub async fn run(args: ImportArgs) -> i32 {
             return 2;
         }
     };
-    let store = match Store::open(&args.database.url).await {
-        Ok(store) => store,
+    let pipeline = match super::open_pipeline(&args.database.url, args.limits.limits()).await {
+        Ok(pipeline) => pipeline,
         Err(e) => {
             eprintln!("tlsrptd import: cannot open {}: {e}", args.database.url);
             return 2;
         }
     };
-    let summary = import_files(&store, &args.limits.limits(), files, &args).await;
+    let summary = import_files(&pipeline, files, &args).await;
     if args.json {
         match serde_json::to_string_pretty(&summary) {
             Ok(text) => println!("{text}"),
@@ -137,8 +139,7 @@ const CHUNK_SUBMISSIONS: usize = 128;
 /// At most `concurrency` submissions are queued or committing at once, so the store
 /// writer always has a full batch waiting while memory stays bounded.
 async fn import_files(
-    store: &Store,
-    limits: &Limits,
+    pipeline: &Pipeline,
     files: Vec<PathBuf>,
     args: &ImportArgs,
 ) -> ImportSummary {
@@ -170,8 +171,7 @@ async fn import_files(
         let reader = Reader {
             files: files.clone(),
             next_file: next_file.clone(),
-            limits: limits.clone(),
-            store: store.clone(),
+            pipeline: pipeline.clone(),
             chunks: chunk_tx.clone(),
             chunk_size,
         };
@@ -211,8 +211,7 @@ async fn import_files(
 struct Reader {
     files: Arc<Vec<PathBuf>>,
     next_file: Arc<AtomicUsize>,
-    limits: Limits,
-    store: Store,
+    pipeline: Pipeline,
     chunks: mpsc::Sender<InFlight>,
     chunk_size: usize,
 }
@@ -225,7 +224,11 @@ impl Reader {
             let Some(path) = self.files.get(index) else {
                 break;
             };
-            chunk.add(index, path.clone(), read_and_prepare(&self.limits, path));
+            chunk.add(
+                index,
+                path.clone(),
+                read_and_prepare(self.pipeline.limits(), path),
+            );
             if (chunk.submissions.len() >= self.chunk_size || chunk.files.len() >= self.chunk_size)
                 && !self.send(std::mem::take(&mut chunk))
             {
@@ -241,15 +244,11 @@ impl Reader {
     /// collector (waiting while `concurrency` submissions are in flight). False when the
     /// collector has gone.
     fn send(&self, chunk: Chunk) -> bool {
-        let pending = if chunk.submissions.is_empty() {
-            Ok(None)
-        } else {
-            self.store.queue_blocking(chunk.submissions).map(Some)
-        };
+        let pending = (!chunk.submissions.is_empty())
+            .then(|| self.pipeline.queue_blocking(chunk.submissions));
         self.chunks
             .blocking_send(InFlight {
                 files: chunk.files,
-                committing: chunk.committing,
                 pending,
             })
             .is_ok()
@@ -268,16 +267,13 @@ struct ReadFile {
 #[derive(Default)]
 struct Chunk {
     files: Vec<ReadFile>,
-    committing: Vec<Committing>,
-    submissions: Vec<NewSubmission>,
+    submissions: Vec<Prepared>,
 }
 
 impl Chunk {
-    fn add(&mut self, index: usize, path: PathBuf, prepared: Result<Vec<NewSubmission>, String>) {
+    fn add(&mut self, index: usize, path: PathBuf, prepared: Result<Vec<Prepared>, String>) {
         let submissions = prepared.map(|submissions| {
             let n = submissions.len();
-            self.committing
-                .extend(submissions.iter().map(Committing::of));
             self.submissions.extend(submissions);
             n
         });
@@ -292,24 +288,17 @@ impl Chunk {
 /// A chunk queued with the store, on its way to the collector.
 struct InFlight {
     files: Vec<ReadFile>,
-    committing: Vec<Committing>,
-    pending: Result<Option<PendingCommit>, StoreError>,
+    pending: Option<PendingBatch>,
 }
 
 impl InFlight {
     /// Waits for the chunk's commit and says what happened to each of its files.
     async fn finish(self) -> Vec<(usize, FileOutcome)> {
-        let results: CommitResults = match self.pending {
-            Ok(Some(pending)) => pending.wait().await,
-            Ok(None) => Vec::new(),
-            // The writer is gone (queueing fails for no other reason): every submission
-            // of the chunk failed the same way.
-            Err(_) => (0..self.committing.len())
-                .map(|_| Err(StoreError::WriterGone))
-                .collect(),
+        let results: Vec<Result<IngestOutcome, IngestError>> = match self.pending {
+            Some(pending) => pending.wait().await,
+            None => Vec::new(),
         };
         let mut results = results.into_iter();
-        let mut committing = self.committing.into_iter();
         self.files
             .into_iter()
             .map(|read| {
@@ -325,17 +314,14 @@ impl InFlight {
                     Ok(n) => {
                         // Take exactly this file's results, even after an error, so the
                         // next file gets its own.
-                        let mine = results.by_ref().take(n).zip(committing.by_ref().take(n));
-                        for (k, (result, committing)) in mine.enumerate() {
+                        for (k, result) in results.by_ref().take(n).enumerate() {
                             match result {
-                                Ok(receipt) if file.error.is_none() => add_outcome(
-                                    &mut file,
-                                    committing.finish(receipt),
-                                    (n > 1).then_some(k + 1),
-                                ),
+                                Ok(outcome) if file.error.is_none() => {
+                                    add_outcome(&mut file, outcome, (n > 1).then_some(k + 1))
+                                }
                                 Ok(_) => {}
                                 Err(e) => {
-                                    file.error.get_or_insert_with(|| format!("store: {e}"));
+                                    file.error.get_or_insert_with(|| e.to_string());
                                 }
                             }
                         }
@@ -350,20 +336,13 @@ impl InFlight {
 
 fn file_verdict(file: &FileOutcome) -> &'static str {
     if file.error.is_some() {
-        "error"
-    } else if file.reports.is_empty() {
-        "rejected"
-    } else if !file.rejections.is_empty() {
-        "partial"
-    } else if file
-        .reports
-        .iter()
-        .any(|r| matches!(r.outcome, ReportOutcome::Stored { .. }))
-    {
-        "stored"
-    } else {
-        "duplicate"
+        return "error";
     }
+    Verdict::of(
+        file.reports.iter().map(|r| r.outcome),
+        file.rejections.len(),
+    )
+    .as_str()
 }
 
 fn record(
@@ -394,7 +373,7 @@ fn record(
 }
 
 /// Reads one file and runs decode + parse on each message in it.
-fn read_and_prepare(limits: &Limits, path: &Path) -> Result<Vec<NewSubmission>, String> {
+fn read_and_prepare(limits: &Limits, path: &Path) -> Result<Vec<Prepared>, String> {
     let bytes = read_bounded(path)?;
     let messages = if bytes.starts_with(b"From ") {
         split_mbox(bytes)
@@ -407,11 +386,9 @@ fn read_and_prepare(limits: &Limits, path: &Path) -> Result<Vec<NewSubmission>, 
         .enumerate()
         .map(|(n, raw)| {
             let submission = Submission {
-                source: Source::Import,
-                peer: None,
-                envelope: serde_json::json!({
-                    "path": path.display().to_string(),
-                    "mbox_message": many.then_some(n + 1),
+                envelope: Envelope::Import(ImportEnvelope {
+                    path: path.display().to_string(),
+                    mbox_message: many.then_some(n + 1),
                 }),
                 content_type: None,
                 received_at: Utc::now(),

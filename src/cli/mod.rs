@@ -7,7 +7,14 @@ pub mod import;
 
 use crate::app::{App, AppConfig};
 use crate::config::{DatabaseArgs, ServeArgs};
-use crate::store::Store;
+use crate::pipeline::{Limits, Pipeline};
+use crate::store::{Store, StoreError};
+
+/// Opens the store (migrating it) and the pipeline that writes to it: the one place a
+/// command touches the store directly.
+pub async fn open_pipeline(url: &str, limits: Limits) -> Result<Pipeline, StoreError> {
+    Ok(Pipeline::new(Store::open(url).await?, limits))
+}
 
 /// `tlsrptd migrate`: opening the store applies pending migrations.
 pub async fn migrate(args: DatabaseArgs) -> i32 {

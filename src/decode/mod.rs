@@ -107,26 +107,6 @@ pub enum DecodeError {
     UnsupportedMediaType(String),
 }
 
-impl DecodeError {
-    /// Stable, machine-readable kebab-case code.
-    pub fn code(&self) -> &'static str {
-        match self {
-            DecodeError::Empty => "empty",
-            DecodeError::BadGzip(_) => "bad-gzip",
-            DecodeError::Truncated(_) => "truncated",
-            DecodeError::TooLarge { .. } => "too-large",
-            DecodeError::BadZip(_) => "bad-zip",
-            DecodeError::TooManyEntries { .. } => "too-many-entries",
-            DecodeError::DmarcAggregateReport => "dmarc-aggregate-report",
-            DecodeError::DmarcFailureReport => "dmarc-failure-report",
-            DecodeError::AbuseReport => "abuse-report",
-            DecodeError::NotAReport(_) => "not-a-report",
-            DecodeError::NoReport(_) => "no-report",
-            DecodeError::UnsupportedMediaType(_) => "unsupported-media-type",
-        }
-    }
-}
-
 /// Decode one submission. `content_type` is the declared media type (parameters
 /// allowed); it is only a hint: the bytes are sniffed first.
 pub fn decode(

@@ -123,14 +123,14 @@ fn gzip_bomb_is_too_large() {
     }
     let bomb = enc.finish().unwrap();
     assert!(bomb.len() < 1024 * 1024);
-    assert_eq!(err(&bomb, None).code(), "too-large");
+    assert_eq!(err(&bomb, None).code(), "decompressed-too-large");
     // Smaller limit, same input: the bound is the configured one.
     let limits = DecodeLimits {
         max_decompressed_bytes: 1000,
         ..DecodeLimits::default()
     };
     match decode(&gz(&[b' '; 1001]), None, &limits) {
-        Err(e) => assert_eq!(e.code(), "too-large"),
+        Err(e) => assert_eq!(e.code(), "decompressed-too-large"),
         Ok(_) => panic!("expected too-large"),
     }
 }
@@ -380,4 +380,15 @@ fn unlabelled_json_part_is_not_a_report() {
         "From: a@sender.test\nSubject: r\nMIME-Version: 1.0\nContent-Type: multipart/mixed; boundary=X\n\n--X\nContent-Type: text/plain\n\nhi\n--X\nContent-Type: application/json\n\n{REPORT}\n--X--\n"
     );
     assert_eq!(err(raw.as_bytes(), None).code(), "no-report");
+}
+
+/// The stable code an error is stored and answered with.
+trait Code {
+    fn code(&self) -> &'static str;
+}
+
+impl Code for crate::decode::DecodeError {
+    fn code(&self) -> &'static str {
+        crate::pipeline::RejectCode::from(self).as_str()
+    }
 }

@@ -23,10 +23,9 @@ use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use http_body_util::BodyExt;
 use serde_json::json;
 
-use crate::config::HttpArgs;
-use crate::pipeline::{self, IngestError, Limits, Verdict};
-use crate::report::{Source, Submission};
-use crate::store::Store;
+use crate::pipeline::{
+    Acknowledgement, Envelope, HttpsEnvelope, IngestError, Pipeline, RejectCode, Submission,
+};
 
 /// How long a 503 asks the sender to wait before retrying: long enough for a database
 /// restart, short next to RFC 8460's daily cadence.
@@ -36,27 +35,37 @@ const RETRY_AFTER_STORE_DOWN: &str = "60";
 /// limiter's memory when many addresses send once.
 const RATE_LIMITER_SHRINK_AT: usize = 10_000;
 
+/// The HTTPS intake's settings.
+#[derive(Debug, Clone)]
+pub struct HttpIntakeConfig {
+    /// Largest request body read; a bigger one is refused with 413 before it is read.
+    pub max_body_bytes: usize,
+    /// Time allowed for the whole body to arrive (408 after).
+    pub body_timeout: Duration,
+    /// Submissions per second per client IP (0 disables), with this burst.
+    pub rate_limit: u32,
+    pub rate_burst: u32,
+}
+
 #[derive(Clone)]
 struct IntakeState {
-    store: Store,
-    limits: Arc<Limits>,
+    pipeline: Pipeline,
     max_body_bytes: usize,
     body_timeout: Duration,
     rate: Option<Arc<DefaultKeyedRateLimiter<IpAddr>>>,
 }
 
-pub fn router(store: Store, limits: Limits, http: &HttpArgs) -> axum::Router {
-    let rate = NonZeroU32::new(http.rate_limit).map(|per_second| {
-        let burst = NonZeroU32::new(http.rate_burst).unwrap_or(per_second);
+pub fn router(pipeline: Pipeline, config: &HttpIntakeConfig) -> axum::Router {
+    let rate = NonZeroU32::new(config.rate_limit).map(|per_second| {
+        let burst = NonZeroU32::new(config.rate_burst).unwrap_or(per_second);
         Arc::new(RateLimiter::keyed(
             Quota::per_second(per_second).allow_burst(burst),
         ))
     });
     let state = IntakeState {
-        store,
-        limits: Arc::new(limits),
-        max_body_bytes: http.max_body_bytes,
-        body_timeout: http.body_timeout,
+        pipeline,
+        max_body_bytes: config.max_body_bytes,
+        body_timeout: config.body_timeout,
         rate,
     };
     axum::Router::new()
@@ -150,20 +159,19 @@ async fn submit(
     };
     let content_type = header_text(header::CONTENT_TYPE);
     let submission = Submission {
-        source: Source::Https,
-        peer: Some(peer.ip().to_string()),
-        envelope: json!({
-            "peer": peer.to_string(),
-            "content_type": content_type,
-            "content_encoding": header_text(header::CONTENT_ENCODING),
-            "user_agent": header_text(header::USER_AGENT),
-            "request_id": headers.get("x-request-id").and_then(|v| v.to_str().ok()),
+        envelope: Envelope::Https(HttpsEnvelope {
+            peer,
+            content_type: content_type.clone(),
+            content_encoding: header_text(header::CONTENT_ENCODING),
+            user_agent: header_text(header::USER_AGENT),
+            request_id: header_text(header::HeaderName::from_static("x-request-id")),
         }),
         content_type,
         received_at: Utc::now(),
         raw,
     };
-    match pipeline::ingest(&state.store, &state.limits, submission).await {
+    let outcome = match state.pipeline.ingest(submission).await {
+        Ok(outcome) => outcome,
         Err(IngestError::Store(e)) => {
             tracing::error!(error = %e, "cannot commit an HTTPS submission");
             let mut response = error_response(
@@ -175,69 +183,49 @@ async fn submit(
                 header::RETRY_AFTER,
                 HeaderValue::from_static(RETRY_AFTER_STORE_DOWN),
             );
-            response
+            return response;
         }
-        Err(e) => error_response(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()),
-        Ok(outcome) => {
-            let verdict = outcome.verdict();
-            match verdict {
-                Verdict::Stored | Verdict::Duplicate | Verdict::Partial => {
-                    let first_stored = outcome
-                        .reports
-                        .iter()
-                        .find(|r| matches!(r.outcome, crate::store::ReportOutcome::Stored { .. }))
-                        .or(outcome.reports.first());
-                    // 201 only when something new was committed; all duplicates is 200.
-                    let any_stored = outcome
-                        .reports
-                        .iter()
-                        .any(|r| matches!(r.outcome, crate::store::ReportOutcome::Stored { .. }));
-                    let (status, label) = if any_stored {
-                        (StatusCode::CREATED, "stored")
-                    } else {
-                        (StatusCode::OK, "duplicate")
-                    };
-                    (
-                        status,
-                        Json(json!({
-                            "status": label,
-                            "id": first_stored.map(|r| r.outcome.id()),
-                            "reports": outcome.reports,
-                            "rejections": outcome.rejections,
-                        })),
-                    )
-                        .into_response()
-                }
-                Verdict::Rejected => {
-                    let first = outcome.first_reason();
-                    let code = first.map_or("no-report", |r| r.code.as_str());
-                    let status = match code {
-                        "too-large" => StatusCode::PAYLOAD_TOO_LARGE,
-                        "unsupported-media-type" => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                        _ => StatusCode::BAD_REQUEST,
-                    };
-                    (
-                        status,
-                        Json(json!({
-                            "status": "rejected",
-                            "error": {
-                                "code": code,
-                                "message": first.map_or("no TLS-RPT report found", |r| r.reason.as_str()),
-                            },
-                            "quarantine_id": first.map(|r| r.quarantine_id),
-                        })),
-                    )
-                        .into_response()
-                }
-            }
+        Err(e) => {
+            return error_response(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string());
         }
-    }
+    };
+    let (status, label, id) = match outcome.acknowledgement() {
+        Some(Acknowledgement::Stored(id)) => (StatusCode::CREATED, "stored", id),
+        Some(Acknowledgement::Duplicate(id)) => (StatusCode::OK, "duplicate", id),
+        None => {
+            let first = outcome.first_rejection();
+            let code = first.map_or(RejectCode::NoReport, |r| r.code);
+            return (
+                code.http_status(),
+                Json(json!({
+                    "status": "rejected",
+                    "error": {
+                        "code": code,
+                        "message": first.map_or("no TLS-RPT report found", |r| r.reason.as_str()),
+                    },
+                    "quarantine_id": first.map(|r| r.quarantine_id),
+                })),
+            )
+                .into_response();
+        }
+    };
+    (
+        status,
+        Json(json!({
+            "status": label,
+            "id": id,
+            "reports": outcome.reports,
+            "rejections": outcome.rejections,
+        })),
+    )
+        .into_response()
 }
 
 fn too_large(limit: usize) -> Response {
+    let code = RejectCode::BodyTooLarge;
     error_response(
-        StatusCode::PAYLOAD_TOO_LARGE,
-        "body-too-large",
+        code.http_status(),
+        code.as_str(),
         format!("the request body is larger than the {limit} bytes accepted"),
     )
 }

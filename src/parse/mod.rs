@@ -88,22 +88,6 @@ pub enum ParseError {
     },
 }
 
-impl ParseError {
-    /// Stable kebab-case code for logs, metrics, API replies and quarantine records.
-    pub fn code(&self) -> &'static str {
-        match self {
-            ParseError::NotJson { .. } => "not-json",
-            ParseError::TooDeep { .. } => "too-deep",
-            ParseError::NotAReport(_) => "not-a-report",
-            ParseError::DmarcReport => "dmarc-report",
-            ParseError::NotTlsrptSchema(_) => "not-tlsrpt-schema",
-            ParseError::MissingField { .. } => "missing-field",
-            ParseError::InvalidField { .. } => "invalid-field",
-            ParseError::TooLarge { .. } => "too-large",
-        }
-    }
-}
-
 /// Parse one RFC 8460 JSON report payload.
 pub fn parse_report(json: &[u8], limits: &ParseLimits) -> Result<Report, ParseError> {
     let body = json.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(json);

@@ -357,7 +357,7 @@ fn limits_reject_too_many_and_truncate_long_strings() {
     };
     let two = include_bytes!("../../sample-reports/two-sts-policies-same-domain.json");
     let e = parse_report(two, &limits).err();
-    assert_eq!(e.map(|e| e.code()), Some("too-large"));
+    assert_eq!(e.map(|e| e.code()), Some("report-too-large"));
     let one = include_bytes!("../../sample-reports/next-day-midnight-end.json");
     let r = parse_report(one, &limits).ok();
     let r = r.as_ref().map(codes).unwrap_or_default();
@@ -375,4 +375,15 @@ fn reject_bad_dates_and_negative_counts() {
         br#"{"organization-name":"o","report-id":"r","date-range":{"start-datetime":"2026-01-02 00:00:00Z","end-datetime":"2026-01-01T23:59:59Z"},"policies":[{"policy":{"policy-type":"sts"},"summary":{"total-successful-session-count":-1,"total-failure-session-count":0}}]}"#,
     );
     assert_eq!(e.code(), "invalid-field");
+}
+
+/// The stable code an error is stored and answered with.
+trait Code {
+    fn code(&self) -> &'static str;
+}
+
+impl Code for crate::parse::ParseError {
+    fn code(&self) -> &'static str {
+        crate::pipeline::RejectCode::from(self).as_str()
+    }
 }

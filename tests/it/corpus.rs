@@ -3,8 +3,9 @@
 //! policies and session counts; `reject` rows must be rejected with a reason; `either`
 //! rows must end stored or quarantined, without a crash.
 
+use tlsrptd::pipeline::ReportOutcome;
 use tlsrptd::pipeline::Verdict;
-use tlsrptd::store::{ReportOutcome, TimeRange};
+use tlsrptd::store::TimeRange;
 
 use crate::helpers::{corpus_dir, ingest, sqlite_store};
 

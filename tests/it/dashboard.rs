@@ -281,13 +281,19 @@ async fn dashboard_report_page_shows_smtp_source_and_dkim() {
     let store = tlsrptd::store::Store::open(&app.database_url)
         .await
         .expect("second handle on the app's database");
-    let submission = tlsrptd::report::Submission {
-        source: tlsrptd::report::Source::Smtp,
-        peer: Some("198.51.100.25:41234".to_owned()),
-        envelope: serde_json::json!({
-            "helo": "mail-out.reporter.example",
-            "dkim": {"result": "pass", "aligned": true,
-                     "signing_domains": ["reporter.example"], "detail": "ok"}
+    let submission = tlsrptd::pipeline::Submission {
+        envelope: tlsrptd::pipeline::Envelope::Smtp(tlsrptd::pipeline::SmtpEnvelope {
+            peer: "198.51.100.25:41234".parse().expect("address"),
+            helo: "mail-out.reporter.example".to_owned(),
+            mail_from: "tlsrpt@reporter.example".to_owned(),
+            rcpt_to: vec!["tlsrpt@mail.example".to_owned()],
+            tls: None,
+            dkim: Some(tlsrptd::pipeline::DkimOutcome {
+                result: "pass".to_owned(),
+                aligned: true,
+                signing_domains: vec!["reporter.example".to_owned()],
+                detail: "ok".to_owned(),
+            }),
         }),
         content_type: None,
         received_at: Utc::now(),
@@ -301,7 +307,8 @@ async fn dashboard_report_page_shows_smtp_source_and_dkim() {
             "mail.example",
         ),
     };
-    tlsrptd::pipeline::ingest(&store, &tlsrptd::pipeline::Limits::default(), submission)
+    tlsrptd::pipeline::Pipeline::new(store, tlsrptd::pipeline::Limits::default())
+        .ingest(submission)
         .await
         .expect("ingest");
     let (_, page) = app.get_json("/api/v1/reports?domain=mail.example").await;

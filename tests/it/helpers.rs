@@ -6,8 +6,7 @@ use base64::Engine as _;
 use chrono::{TimeZone, Utc};
 use sqlx::Connection;
 use tempfile::TempDir;
-use tlsrptd::pipeline::{self, IngestOutcome, Limits};
-use tlsrptd::report::{Source, Submission};
+use tlsrptd::pipeline::{Envelope, ImportEnvelope, IngestOutcome, Limits, Pipeline, Submission};
 use tlsrptd::store::Store;
 
 /// A store on a fresh SQLite file; keep the `TempDir` alive as long as the store.
@@ -99,6 +98,17 @@ pub fn report_json(org: &str, report_id: &str, day: i64, policies: &[Policy<'_>]
     .unwrap()
 }
 
+/// A report with `n` small policies: over the parser's limit of 10,000 policies while
+/// the gzipped body stays far under every byte limit.
+pub fn report_with_policies(n: usize) -> Vec<u8> {
+    let policy = r#"{"policy":{"policy-type":"no-policy-found","policy-domain":"many.example"},"summary":{"total-successful-session-count":1,"total-failure-session-count":0}}"#;
+    let policies = vec![policy; n].join(",");
+    format!(
+        r#"{{"organization-name":"big.example","date-range":{{"start-datetime":"2024-10-01T00:00:00Z","end-datetime":"2024-10-01T23:59:59Z"}},"contact-info":"tlsrpt@big.example","report-id":"many-policies","policies":[{policies}]}}"#
+    )
+    .into_bytes()
+}
+
 pub fn gzip(bytes: &[u8]) -> Vec<u8> {
     let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
     e.write_all(bytes).unwrap();
@@ -141,9 +151,10 @@ pub fn report_email(json: &[u8], domain: &str) -> Vec<u8> {
 
 pub fn submission(raw: Vec<u8>) -> Submission {
     Submission {
-        source: Source::Import,
-        peer: None,
-        envelope: serde_json::json!({"test": true}),
+        envelope: Envelope::Import(ImportEnvelope {
+            path: "test".to_owned(),
+            mbox_message: None,
+        }),
         content_type: None,
         received_at: Utc::now(),
         raw,
@@ -151,7 +162,8 @@ pub fn submission(raw: Vec<u8>) -> Submission {
 }
 
 pub async fn ingest(store: &Store, raw: Vec<u8>) -> IngestOutcome {
-    pipeline::ingest(store, &Limits::default(), submission(raw))
+    Pipeline::new(store.clone(), Limits::default())
+        .ingest(submission(raw))
         .await
         .expect("ingest")
 }
@@ -218,7 +230,7 @@ pub fn smtp_args() -> tlsrptd::config::SmtpArgs {
         smtp_idle_timeout: std::time::Duration::from_secs(300),
         smtp_session_lifetime: std::time::Duration::from_secs(900),
         smtp_max_connections: 100,
-        dkim: tlsrptd::config::DkimModeArg::Off,
+        dkim: tlsrptd::intake::smtp::dkim::DkimMode::Off,
         dkim_nameserver: None,
     }
 }

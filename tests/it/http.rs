@@ -375,12 +375,40 @@ async fn gzip_bomb_is_refused_within_the_limit() {
     let (status, json) = app.post_report(bomb, "application/tlsrpt+gzip").await;
     let grown_mib = rss_kib().saturating_sub(before) / 1024;
     assert_eq!(status, 413, "{json}");
-    assert_eq!(json["error"]["code"], "too-large");
+    assert_eq!(json["error"]["code"], "decompressed-too-large");
     // Inflating it would take 512 MiB; the limit keeps us near 4 MiB (other tests share
     // the process, hence the margin).
     assert!(grown_mib < 100, "RSS grew by {grown_mib} MiB");
     let (_, rejections) = app.get_json("/api/v1/rejections").await;
-    assert_eq!(rejections["items"][0]["reason_code"], "too-large");
+    assert_eq!(
+        rejections["items"][0]["reason_code"],
+        "decompressed-too-large"
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn report_over_the_policy_limit_is_400_report_too_large_and_quarantined() {
+    let mut app = spawn_app(Db::Sqlite, |_| {}).await;
+    let body = crate::helpers::gzip(&crate::helpers::report_with_policies(10_001));
+    assert!(body.len() < 64 * 1024, "the body itself is small");
+    let (status, json) = app.post_report(body, "application/tlsrpt+gzip").await;
+    assert_eq!(status, 400, "{json}");
+    assert_eq!(json["error"]["code"], "report-too-large");
+    let quarantine_id = json["quarantine_id"].as_i64().expect("quarantined");
+    let (_, rejections) = app.get_json("/api/v1/rejections").await;
+    assert_eq!(rejections["items"][0]["id"], quarantine_id);
+    assert_eq!(rejections["items"][0]["reason_code"], "report-too-large");
+    // A body over the byte limit is another code and status.
+    let mut small = spawn_app(Db::Sqlite, |c| c.http.max_body_bytes = 1024).await;
+    let (status, json) = small
+        .post_report(vec![b' '; 4096], "application/tlsrpt+json")
+        .await;
+    assert_eq!(
+        (status, json["error"]["code"].as_str()),
+        (413, Some("body-too-large"))
+    );
+    small.stop().await;
     app.stop().await;
 }
 

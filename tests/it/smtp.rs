@@ -133,6 +133,30 @@ async fn non_report_message_is_refused_and_quarantined() {
 }
 
 #[tokio::test]
+async fn report_over_the_policy_limit_gets_550_report_too_large() {
+    let mut app = smtp_app(|_| {}).await;
+    let json = crate::helpers::report_with_policies(10_001);
+    let error = client(&app)
+        .send_raw(
+            &envelope("tlsrpt@reports.example.com"),
+            &report_email(&json, "many.example"),
+        )
+        .await
+        .expect_err("refused");
+    assert!(error.is_permanent(), "{error}");
+    assert_eq!(
+        error.status().map(|c| c.to_string()).as_deref(),
+        Some("550"),
+        "{error}"
+    );
+    assert!(error.to_string().contains("report-too-large"), "{error}");
+    let (_, rejections) = app.get_json("/api/v1/rejections").await;
+    assert_eq!(rejections["items"][0]["source"], "smtp");
+    assert_eq!(rejections["items"][0]["reason_code"], "report-too-large");
+    app.stop().await;
+}
+
+#[tokio::test]
 async fn oversized_message_gets_552() {
     let mut app = smtp_app(|s| s.smtp_max_message_bytes = 4096).await;
     let mut big = report_email(
@@ -195,7 +219,10 @@ fn signed_report(key: &crate::dkim::Key, signer: &str, id: &str) -> Vec<u8> {
     crate::dkim::sign(key, signer, &email, false).into_bytes()
 }
 
-async fn dkim_app(mode: tlsrptd::config::DkimModeArg, dns: &crate::dns::TestDns) -> TestApp {
+async fn dkim_app(
+    mode: tlsrptd::intake::smtp::dkim::DkimMode,
+    dns: &crate::dns::TestDns,
+) -> TestApp {
     let ns = dns.addr;
     smtp_app(move |s| {
         s.dkim = mode;
@@ -208,7 +235,7 @@ async fn dkim_app(mode: tlsrptd::config::DkimModeArg, dns: &crate::dns::TestDns)
 async fn dkim_enforce_stores_aligned_reports_and_quarantines_the_rest() {
     let key = crate::dkim::ed25519_key();
     let dns = crate::dkim::dns(&key).await;
-    let mut app = dkim_app(tlsrptd::config::DkimModeArg::Enforce, &dns).await;
+    let mut app = dkim_app(tlsrptd::intake::smtp::dkim::DkimMode::Enforce, &dns).await;
     let smtp = client(&app);
     let to = envelope("tlsrpt@reports.example.com");
 
@@ -279,7 +306,7 @@ async fn dkim_enforce_stores_aligned_reports_and_quarantines_the_rest() {
 async fn dkim_record_stores_and_flags() {
     let key = crate::dkim::ed25519_key();
     let dns = crate::dkim::dns(&key).await;
-    let mut app = dkim_app(tlsrptd::config::DkimModeArg::Record, &dns).await;
+    let mut app = dkim_app(tlsrptd::intake::smtp::dkim::DkimMode::Record, &dns).await;
     let unsigned = report_email(
         &report_json(
             "reporter.example",

@@ -3,8 +3,9 @@
 
 use chrono::{NaiveDate, TimeZone, Utc};
 use sha2::{Digest, Sha256};
+use tlsrptd::pipeline::ReportOutcome;
 use tlsrptd::pipeline::Verdict;
-use tlsrptd::store::{FailureCount, ReportFilter, ReportOutcome, SessionCounts, Store, TimeRange};
+use tlsrptd::store::{FailureCount, ReportFilter, SessionCounts, Store, TimeRange};
 
 use crate::helpers::{gzip, ingest, report_email, report_json};
 

@@ -26,7 +26,6 @@ use mail_auth::hickory_resolver::config::{
     ConnectionConfig, NameServerConfig, ResolverConfig, ResolverOpts,
 };
 use mail_auth::{AuthenticatedMessage, DkimResult, MessageAuthenticator};
-use serde::Serialize;
 
 /// What to do with reports whose DKIM check does not count.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
@@ -70,37 +69,8 @@ impl FromStr for DkimMode {
     }
 }
 
-/// The DKIM result of one message, stored with the report and shown by the API.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct DkimOutcome {
-    /// `pass`, `fail`, `none`, `temperror`, `permerror`, `policy` (passed, but with `l=`) or
-    /// `off` (not checked).
-    pub result: String,
-    /// A passing signature without `l=` whose `d=` shares the organizational domain with the
-    /// reporting side was found.
-    pub aligned: bool,
-    /// `d=` of all signatures seen, lowercased, in message order, deduplicated.
-    pub signing_domains: Vec<String>,
-    /// Why, in words.
-    pub detail: String,
-}
-
-impl DkimOutcome {
-    /// Whether the report counts: a passing signature without `l=` that is aligned.
-    pub fn counts(&self) -> bool {
-        self.result == "pass" && self.aligned
-    }
-
-    /// The outcome recorded when DKIM checking is [`DkimMode::Off`].
-    pub fn off() -> Self {
-        DkimOutcome {
-            result: "off".to_string(),
-            aligned: false,
-            signing_domains: Vec::new(),
-            detail: "off: DKIM checking is disabled".to_string(),
-        }
-    }
-}
+/// The DKIM result of one message is kept in the submission's envelope.
+pub use crate::pipeline::DkimOutcome;
 
 /// What the intake does with a report given the mode and the DKIM outcome.
 #[derive(Debug, Clone, PartialEq, Eq)]

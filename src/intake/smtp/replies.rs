@@ -2,6 +2,8 @@
 //!
 //! All replies end in CRLF. Multi-line replies use `250-` continuation lines.
 
+use crate::pipeline::RejectCode;
+
 /// Sent after the first EHLO/HELO; `{hostname}` is filled in by [`greeting`].
 pub fn greeting(hostname: &str) -> String {
     format!("220 {hostname} ESMTP TLS-RPT report receiver\r\n")
@@ -66,7 +68,8 @@ pub const TEMP_FAIL: &str = "451 4.3.0 Temporary storage failure, try again late
 
 /// Message larger than the limit (SIZE at MAIL, or counted while draining DATA).
 pub fn too_big(limit: usize) -> String {
-    format!("552 5.3.4 Message too big (limit {limit} bytes)\r\n")
+    let (reply, enhanced) = RejectCode::MessageTooLarge.smtp_reply();
+    format!("{reply} {enhanced} Message too big (limit {limit} bytes)\r\n")
 }
 
 /// `501` naming the expected syntax (from the command parser).
@@ -91,9 +94,11 @@ pub fn duplicate(id: impl std::fmt::Display) -> String {
 }
 
 /// DATA refused: the message carries no valid TLS-RPT report (it is kept in quarantine).
-pub fn rejected(reason: &str) -> String {
+/// The reply and enhanced codes come from the [`RejectCode`].
+pub fn rejected(code: RejectCode, reason: &str) -> String {
+    let (reply, enhanced) = code.smtp_reply();
     format!(
-        "550 5.6.0 No valid TLS-RPT report: {}\r\n",
+        "{reply} {enhanced} No valid TLS-RPT report ({code}): {}\r\n",
         sanitize(reason, 300)
     )
 }

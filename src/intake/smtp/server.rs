@@ -11,7 +11,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
-use serde_json::json;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, watch};
@@ -20,9 +19,8 @@ use tokio::time::Instant;
 use super::dkim::{self, DkimDecision, DkimMode, DkimVerifier};
 use super::replies;
 use super::session::{Envelope, Event, Session, SessionConfig};
-use crate::pipeline::{self, IngestError, Limits, Verdict};
-use crate::report::{Source, Submission, Warning};
-use crate::store::{NewRejection, Store};
+use crate::pipeline::{self, Acknowledgement, Pipeline, RejectCode, SmtpEnvelope, Submission};
+use crate::report::Warning;
 
 /// Bytes read from the socket at a time: a few TCP segments; the session buffers lines.
 const READ_CHUNK: usize = 16 * 1024;
@@ -33,8 +31,7 @@ const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
 /// Everything a connection needs; shared by all connections of the listener.
 pub struct SmtpContext {
     pub session: SessionConfig,
-    pub store: Store,
-    pub limits: Limits,
+    pub pipeline: Pipeline,
     pub tls: Option<tokio_rustls::TlsAcceptor>,
     /// No input for this long: `421 4.4.2` and close (RFC 5321 §4.5.3.2 suggests 5 min).
     pub idle_timeout: Duration,
@@ -236,20 +233,19 @@ async fn deliver(context: &SmtpContext, peer: SocketAddr, envelope: Envelope) ->
     // DKIM verifies the message exactly as received; keep a copy only when it will run.
     let signed_message = (context.dkim_mode != DkimMode::Off).then(|| envelope.message.clone());
     let submission = Submission {
-        source: Source::Smtp,
-        peer: Some(peer.ip().to_string()),
-        envelope: json!({
-            "peer": peer.to_string(),
-            "helo": envelope.helo,
-            "mail_from": envelope.mail_from,
-            "rcpt_to": envelope.rcpt_to,
-            "tls": envelope.tls,
+        envelope: pipeline::Envelope::Smtp(SmtpEnvelope {
+            peer,
+            helo: envelope.helo,
+            mail_from: envelope.mail_from,
+            rcpt_to: envelope.rcpt_to,
+            tls: envelope.tls,
+            dkim: None,
         }),
         content_type: None,
         received_at: Utc::now(),
         raw: envelope.message,
     };
-    let mut prepared = match pipeline::prepare_off_thread(&context.limits, submission).await {
+    let mut prepared = match context.pipeline.prepare(submission).await {
         Ok(prepared) => prepared,
         Err(e) => {
             tracing::error!(error = %e, "decoding task failed");
@@ -258,13 +254,13 @@ async fn deliver(context: &SmtpContext, peer: SocketAddr, envelope: Envelope) ->
     };
 
     // RFC 8460 §3: emailed reports count only with a valid, aligned DKIM signature.
-    if let Some(message) = signed_message.filter(|_| !prepared.reports.is_empty()) {
-        let meta = prepared.meta.clone().unwrap_or_default();
+    if let Some(message) = signed_message.filter(|_| prepared.has_reports()) {
+        let meta = prepared.meta().cloned().unwrap_or_default();
         let mut domains = Vec::new();
-        for new in &prepared.reports {
+        for report in prepared.reports() {
             domains.extend(dkim::reporting_domains(
                 meta.from.as_deref(),
-                new.report.contact_info.as_deref(),
+                report.contact_info.as_deref(),
                 meta.tls_report_submitter.as_deref(),
             ));
         }
@@ -276,61 +272,37 @@ async fn deliver(context: &SmtpContext, peer: SocketAddr, envelope: Envelope) ->
         };
         metrics::counter!("tlsrpt_smtp_dkim_total", "result" => outcome.result.clone(), "aligned" => outcome.aligned.to_string())
             .increment(1);
-        if let Ok(serde_json::Value::Object(mut env)) =
-            serde_json::from_str::<serde_json::Value>(&prepared.envelope)
-        {
-            env.insert("dkim".to_owned(), json!(outcome));
-            prepared.envelope = serde_json::Value::Object(env).to_string();
+        let decision = dkim::decide(context.dkim_mode, &outcome);
+        let detail = outcome.detail.clone();
+        if let pipeline::Envelope::Smtp(env) = prepared.envelope_mut() {
+            env.dkim = Some(outcome);
         }
-        match dkim::decide(context.dkim_mode, &outcome) {
+        match decision {
             DkimDecision::Accept => {}
             DkimDecision::AcceptFlagged => {
-                for new in &mut prepared.reports {
-                    new.report
-                        .warnings
-                        .push(Warning::new("dkim-not-valid", outcome.detail.clone()));
-                }
+                prepared.flag_reports(Warning::new("dkim-not-valid", detail));
             }
             DkimDecision::Quarantine(reason) => {
-                let reports = std::mem::take(&mut prepared.reports);
-                for new in reports {
-                    prepared.rejections.push(NewRejection {
-                        origin: new.origin,
-                        code: "dkim".to_owned(),
-                        reason: reason.clone(),
-                    });
-                }
+                prepared.quarantine_reports(RejectCode::Dkim, &reason);
             }
         }
     }
 
-    match pipeline::commit_prepared(&context.store, prepared).await {
-        Err(IngestError::Store(e)) => {
+    match context.pipeline.commit(prepared).await {
+        Err(e) => {
             tracing::error!(error = %e, "cannot commit an SMTP submission");
             replies::TEMP_FAIL.as_bytes().to_vec()
         }
-        Err(e) => {
-            tracing::error!(error = %e, "SMTP delivery failed");
-            replies::TEMP_FAIL.as_bytes().to_vec()
-        }
-        Ok(outcome) => match outcome.verdict() {
-            Verdict::Stored | Verdict::Partial => {
-                let id = outcome
-                    .reports
-                    .iter()
-                    .find(|r| matches!(r.outcome, crate::store::ReportOutcome::Stored { .. }))
-                    .map_or(0, |r| r.outcome.id());
-                replies::stored(id).into_bytes()
-            }
-            Verdict::Duplicate => {
-                let id = outcome.reports.first().map_or(0, |r| r.outcome.id());
-                replies::duplicate(id).into_bytes()
-            }
-            Verdict::Rejected => {
-                let reason = outcome
-                    .first_reason()
-                    .map_or("no TLS-RPT report found", |r| r.reason.as_str());
-                replies::rejected(reason).into_bytes()
+        Ok(outcome) => match outcome.acknowledgement() {
+            Some(Acknowledgement::Stored(id)) => replies::stored(id).into_bytes(),
+            Some(Acknowledgement::Duplicate(id)) => replies::duplicate(id).into_bytes(),
+            None => {
+                let first = outcome.first_rejection();
+                replies::rejected(
+                    first.map_or(RejectCode::NoReport, |r| r.code),
+                    first.map_or("no TLS-RPT report found", |r| r.reason.as_str()),
+                )
+                .into_bytes()
             }
         },
     }

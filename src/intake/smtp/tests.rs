@@ -2,6 +2,7 @@
 
 use super::replies;
 use super::session::{Envelope, Event, RecipientMatcher, Session, SessionConfig};
+use crate::pipeline::RejectCode;
 
 fn config() -> SessionConfig {
     let recipients =
@@ -158,7 +159,10 @@ fn pipelined_commands_after_data_wait_for_delivery_result() {
 #[test]
 fn delivery_result_reasons() {
     for (reply, code) in [
-        (replies::rejected("no policies\r\narray"), "550"),
+        (
+            replies::rejected(RejectCode::MissingField, "no policies\r\narray"),
+            "550",
+        ),
         (replies::TEMP_FAIL.to_string(), "451"),
     ] {
         let mut s = session();
@@ -171,8 +175,8 @@ fn delivery_result_reasons() {
         assert_eq!(feed(&mut s, "MAIL FROM:<a@b.test>\r\n"), replies::OK_MAIL);
     }
     assert_eq!(
-        replies::rejected("no policies\r\narray"),
-        "550 5.6.0 No valid TLS-RPT report: no policies array\r\n"
+        replies::rejected(RejectCode::MissingField, "no policies\r\narray"),
+        "550 5.6.0 No valid TLS-RPT report (missing-field): no policies array\r\n"
     );
 }
 
@@ -605,7 +609,7 @@ fn helper_replies() {
         replies::IDLE_TIMEOUT.as_bytes()
     );
     assert!(Session::session_too_long_reply().starts_with(b"421 "));
-    let long = replies::rejected(&"é\x07abc".repeat(1000));
+    let long = replies::rejected(RejectCode::NotJson, &"é\x07abc".repeat(1000));
     assert!(long.len() < 360 && long.ends_with("...\r\n"), "{long}");
     assert!(long.trim_end().bytes().all(|b| (0x20..0x7f).contains(&b)));
     assert_eq!(

@@ -6,9 +6,10 @@
 //!   HTTPS load runs over real, verified TLS.
 //! - `http --url URL --ca CERT --clients 64 --count N`: posts unique gzip reports over
 //!   HTTPS keep-alive connections and prints throughput and latency percentiles.
-//! - `fill --database URL --count N`: commits reports straight through the store (the
-//!   same writer the intakes use), to build large databases for query benchmarks.
-//! - `query --url URL --ca CERT --requests N`: times GET requests (p50/p95/p99).
+//! - `fill --database URL --count N`: commits reports through the pipeline's batched
+//!   write path (as `tlsrptd import` does), to build large databases for query benchmarks.
+//! - `query --url URL [--url URL...] [--ca CERT] --requests N`: times GET requests
+//!   (p50/p95/p99) against API routes and dashboard pages, over `https://` or `http://`.
 //! - `smtp --addr HOST:PORT --connections 32 --count N`: delivers one report per message
 //!   over plain SMTP sessions and times end of DATA → 250.
 //! - `idle --addr HOST:PORT --connections 1000`: opens sessions, says EHLO and holds them.
@@ -101,13 +102,19 @@ enum Cmd {
         #[arg(long, default_value_t = 1000)]
         connections: usize,
     },
-    /// Time GET requests against the query API.
+    /// Time GET requests against the query API and the dashboard pages: each `--url` in
+    /// turn, with its own latency line.
     Query {
-        /// e.g. https://localhost:8080/api/v1/domains/d1.example/summary?from=2024-01-01
+        /// e.g. https://localhost:8080/api/v1/domains/d1.example/summary?from=2024-01-01 or
+        /// http://127.0.0.1:8080/domains/d1.example?days=90; repeat for several.
+        #[arg(long, required = true)]
+        url: Vec<String>,
+        /// PEM certificate to trust for https:// URLs (from `cert`).
         #[arg(long)]
-        url: String,
+        ca: Option<PathBuf>,
+        /// Sent as `Authorization: Bearer TOKEN` (API routes).
         #[arg(long)]
-        ca: PathBuf,
+        token: Option<String>,
         #[arg(long, default_value_t = 1000)]
         requests: u64,
         #[arg(long, default_value_t = 4)]
@@ -227,21 +234,46 @@ fn print_latencies(what: &str, count: usize, elapsed: Duration, mut latencies: V
 
 type Fail = Box<dyn std::error::Error + Send + Sync>;
 
-/// One HTTP/1.1 keep-alive connection over verified TLS.
+type Sender = hyper::client::conn::http1::SendRequest<http_body_util::Full<bytes::Bytes>>;
+
+/// One HTTP/1.1 keep-alive connection: over verified TLS when `tls` is given (https://
+/// URLs), plain TCP otherwise.
 async fn connect(
     url: &hyper::Uri,
-    tls: &tokio_rustls::TlsConnector,
-) -> Result<hyper::client::conn::http1::SendRequest<http_body_util::Full<bytes::Bytes>>, Fail> {
+    tls: Option<&tokio_rustls::TlsConnector>,
+) -> Result<Sender, Fail> {
     let host = url.host().ok_or("URL has no host")?.to_owned();
-    let port = url.port_u16().unwrap_or(443);
+    let default_port = if tls.is_some() { 443 } else { 80 };
+    let port = url.port_u16().unwrap_or(default_port);
     let tcp = tokio::net::TcpStream::connect((host.as_str(), port)).await?;
     tcp.set_nodelay(true)?;
+    let Some(tls) = tls else {
+        let (sender, connection) =
+            hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(tcp)).await?;
+        tokio::spawn(connection);
+        return Ok(sender);
+    };
     let name = rustls_pki_types::ServerName::try_from(host)?;
     let stream = tls.connect(name, tcp).await?;
     let (sender, connection) =
         hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await?;
     tokio::spawn(connection);
     Ok(sender)
+}
+
+/// The TLS connector an `https://` URL needs (trusting `ca`), `None` for `http://`.
+fn connector_for(
+    uri: &hyper::Uri,
+    ca: Option<&std::path::Path>,
+) -> Result<Option<tokio_rustls::TlsConnector>, Fail> {
+    match uri.scheme_str() {
+        Some("http") => Ok(None),
+        Some("https") => {
+            let ca = ca.ok_or("an https:// URL needs --ca")?;
+            Ok(Some(tls_connector(ca)?))
+        }
+        other => Err(format!("unsupported URL scheme {other:?}").into()),
+    }
 }
 
 fn tls_connector(ca: &std::path::Path) -> Result<tokio_rustls::TlsConnector, Fail> {
@@ -286,7 +318,7 @@ async fn http_load(
         tasks.spawn(async move {
             let mut latencies = Vec::new();
             let mut statuses = std::collections::BTreeMap::<u16, u64>::new();
-            let mut sender = connect(&uri, &tls).await?;
+            let mut sender = connect(&uri, Some(&tls)).await?;
             loop {
                 let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 let Some(body) = bodies.get(i) else { break };
@@ -322,40 +354,56 @@ async fn http_load(
     Ok(())
 }
 
-async fn query_load(url: String, ca: PathBuf, requests: u64, clients: usize) -> Result<(), Fail> {
-    let uri: hyper::Uri = url.parse()?;
-    let tls = tls_connector(&ca)?;
-    let next = Arc::new(std::sync::atomic::AtomicU64::new(0));
-    let started = Instant::now();
-    let mut tasks = tokio::task::JoinSet::new();
-    for _ in 0..clients.max(1) {
-        let (uri, tls, next) = (uri.clone(), tls.clone(), next.clone());
-        tasks.spawn(async move {
-            let mut latencies = Vec::new();
-            let mut sender = connect(&uri, &tls).await?;
-            while next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) < requests {
-                let request = hyper::Request::get(uri.clone())
-                    .header(
+async fn query_load(
+    urls: Vec<String>,
+    ca: Option<PathBuf>,
+    token: Option<String>,
+    requests: u64,
+    clients: usize,
+) -> Result<(), Fail> {
+    for url in urls {
+        let uri: hyper::Uri = url.parse()?;
+        let tls = connector_for(&uri, ca.as_deref())?;
+        let next = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let started = Instant::now();
+        let mut tasks = tokio::task::JoinSet::new();
+        for _ in 0..clients.max(1) {
+            let (uri, tls, next, token) = (uri.clone(), tls.clone(), next.clone(), token.clone());
+            tasks.spawn(async move {
+                let mut latencies = Vec::new();
+                let mut sender = connect(&uri, tls.as_ref()).await?;
+                while next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) < requests {
+                    let mut request = hyper::Request::get(uri.clone()).header(
                         hyper::header::HOST,
                         uri.authority().map(|a| a.as_str()).unwrap_or("localhost"),
-                    )
-                    .body(http_body_util::Full::new(bytes::Bytes::new()))?;
-                let sent = Instant::now();
-                let response = sender.send_request(request).await?;
-                if !response.status().is_success() {
-                    return Err(format!("status {}", response.status()).into());
+                    );
+                    if let Some(token) = &token {
+                        request =
+                            request.header(hyper::header::AUTHORIZATION, format!("Bearer {token}"));
+                    }
+                    let request = request.body(http_body_util::Full::new(bytes::Bytes::new()))?;
+                    let sent = Instant::now();
+                    let response = sender.send_request(request).await?;
+                    if !response.status().is_success() {
+                        return Err(format!("{uri}: status {}", response.status()).into());
+                    }
+                    http_body_util::BodyExt::collect(response.into_body()).await?;
+                    latencies.push(sent.elapsed());
                 }
-                http_body_util::BodyExt::collect(response.into_body()).await?;
-                latencies.push(sent.elapsed());
-            }
-            Ok::<_, Fail>(latencies)
-        });
+                Ok::<_, Fail>(latencies)
+            });
+        }
+        let mut latencies = Vec::new();
+        while let Some(done) = tasks.join_next().await {
+            latencies.extend(done??);
+        }
+        print_latencies(
+            &format!("GET {url}"),
+            latencies.len(),
+            started.elapsed(),
+            latencies,
+        );
     }
-    let mut latencies = Vec::new();
-    while let Some(done) = tasks.join_next().await {
-        latencies.extend(done??);
-    }
-    print_latencies("GET", latencies.len(), started.elapsed(), latencies);
     Ok(())
 }
 
@@ -496,49 +544,69 @@ async fn idle(addr: String, connections: usize) -> Result<(), Fail> {
     Ok(())
 }
 
+/// Commits generated reports through the same batched write path as `tlsrptd import`:
+/// a thread prepares chunks of submissions and queues them with the pipeline, this task
+/// waits for each chunk's commit.
 async fn fill(database: String, count: u64, domains: u64, seed: u64) -> Result<(), Fail> {
-    let store = tlsrptd::store::Store::open(&database).await?;
-    let limits = tlsrptd::pipeline::Limits::default();
+    use tlsrptd::pipeline::{Envelope, ImportEnvelope, Pipeline, Submission};
+    /// Submissions per queued chunk, and chunks in flight: as the importer does.
+    const CHUNK: u64 = 128;
+    const IN_FLIGHT: usize = 32;
+    let pipeline = Pipeline::new(
+        tlsrptd::store::Store::open(&database).await?,
+        tlsrptd::pipeline::Limits::default(),
+    );
     let started = Instant::now();
-    let mut rng = Rng(seed.max(1));
-    let mut tasks = tokio::task::JoinSet::new();
-    for n in 0..count {
-        let raw = gzip(report(&mut rng, n + seed * 1_000_000_000, domains).as_bytes());
-        let submission = tlsrptd::report::Submission {
-            source: tlsrptd::report::Source::Import,
-            peer: None,
-            envelope: serde_json::json!({"loadgen": "fill"}),
-            content_type: None,
-            received_at: chrono::Utc::now(),
-            raw,
-        };
-        let prepared = tlsrptd::pipeline::prepare(&limits, submission);
-        let store = store.clone();
-        tasks.spawn(async move {
-            tlsrptd::pipeline::commit_prepared(&store, prepared)
-                .await
-                .map(|_| ())
-        });
-        // Two writer batches in flight, as the importer does.
-        while tasks.len() >= 2048 {
-            if let Some(done) = tasks.join_next().await {
-                done??;
+    let (tx, mut rx) = tokio::sync::mpsc::channel(IN_FLIGHT);
+    let producer = {
+        let pipeline = pipeline.clone();
+        std::thread::spawn(move || {
+            let mut rng = Rng(seed.max(1));
+            let mut n = 0;
+            while n < count {
+                let chunk: Vec<_> = (n..count.min(n + CHUNK))
+                    .map(|i| {
+                        let raw =
+                            gzip(report(&mut rng, i + seed * 1_000_000_000, domains).as_bytes());
+                        let submission = Submission {
+                            envelope: Envelope::Import(ImportEnvelope {
+                                path: format!("loadgen-fill-{i}"),
+                                mbox_message: None,
+                            }),
+                            content_type: None,
+                            received_at: chrono::Utc::now(),
+                            raw,
+                        };
+                        tlsrptd::pipeline::prepare(pipeline.limits(), submission)
+                    })
+                    .collect();
+                n += chunk.len() as u64;
+                if tx.blocking_send(pipeline.queue_blocking(chunk)).is_err() {
+                    return;
+                }
+            }
+        })
+    };
+    let mut done = 0u64;
+    while let Some(pending) = rx.recv().await {
+        for outcome in pending.wait().await {
+            outcome?;
+            done += 1;
+            if done.is_multiple_of(100_000) {
+                eprintln!(
+                    "{done} reports, {:.0}/s",
+                    done as f64 / started.elapsed().as_secs_f64()
+                );
             }
         }
-        if n % 100_000 == 99_999 {
-            eprintln!(
-                "{} reports, {:.0}/s",
-                n + 1,
-                (n + 1) as f64 / started.elapsed().as_secs_f64()
-            );
-        }
     }
-    while let Some(done) = tasks.join_next().await {
-        done??;
-    }
+    producer
+        .join()
+        .map_err(|_| "the producer thread panicked")?;
     println!(
-        "filled {count} reports in {:.1} s",
-        started.elapsed().as_secs_f64()
+        "filled {count} reports in {:.1} s ({:.0}/s)",
+        started.elapsed().as_secs_f64(),
+        count as f64 / started.elapsed().as_secs_f64()
     );
     Ok(())
 }
@@ -612,9 +680,10 @@ fn main() -> std::process::ExitCode {
         Cmd::Query {
             url,
             ca,
+            token,
             requests,
             clients,
-        } => run(query_load(url, ca, requests, clients)),
+        } => run(query_load(url, ca, token, requests, clients)),
         Cmd::Smtp {
             addr,
             connections,

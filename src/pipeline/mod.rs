@@ -1,0 +1,514 @@
+//! The one entry point every intake calls: decode → parse → store.
+//!
+//! In: a [`Submission`] (raw bytes plus a typed [`Envelope`] saying where they came from).
+//! Out: an [`IngestOutcome`] saying, per report found, whether it was stored or was a
+//! duplicate, and per part that carried no valid report, the [`RejectCode`] it was
+//! quarantined with. The outcome exists only after the store committed, so an intake may
+//! acknowledge as soon as it has one.
+//!
+//! The pipeline owns the write model: intakes and the import command hold a [`Pipeline`]
+//! and never the store's types. An intake that checks something between decoding and
+//! committing (the SMTP intake's DKIM check) calls [`Pipeline::prepare`], adjusts the
+//! [`Prepared`] submission through its methods, then [`Pipeline::commit`]s it; bulk
+//! import queues many prepared submissions at once ([`Pipeline::queue_blocking`]).
+
+mod outcome;
+mod reject;
+mod submission;
+
+use std::io::Write;
+
+use chrono::{DateTime, Utc};
+use sha2::{Digest, Sha256};
+
+pub use outcome::{
+    Acknowledgement, IngestOutcome, IngestRejection, IngestedReport, ReportOutcome, Verdict,
+};
+pub use reject::RejectCode;
+pub use submission::{
+    DkimOutcome, Envelope, HttpsEnvelope, ImportEnvelope, SmtpEnvelope, Submission,
+};
+
+use crate::decode::{self, DecodeLimits};
+use crate::parse::{self, ParseLimits};
+use crate::report::{MessageMeta, Report, Source, Warning};
+use crate::store::{self, CommitReceipt, NewRejection, NewReport, NewSubmission, RawBytes, Store};
+
+/// Submissions at least this big are decoded on the blocking pool so a large gzip or
+/// zip does not stall the async workers; smaller ones are cheaper to do inline.
+const BLOCKING_THRESHOLD: usize = 256 * 1024;
+
+/// Bounds on the work one submission may cause.
+#[derive(Debug, Clone, Default)]
+pub struct Limits {
+    pub decode: DecodeLimits,
+    pub parse: ParseLimits,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    /// The store could not commit: the sender should retry (503 / 451).
+    #[error("store unavailable: {0}")]
+    Store(#[from] store::StoreError),
+    #[error("internal error while decoding: {0}")]
+    Task(String),
+}
+
+/// The pipeline an intake feeds: the store it commits to and the limits it decodes with.
+/// Cheap to clone.
+#[derive(Clone)]
+pub struct Pipeline {
+    store: Store,
+    limits: Limits,
+}
+
+impl Pipeline {
+    pub fn new(store: Store, limits: Limits) -> Self {
+        Pipeline { store, limits }
+    }
+
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// Decodes, parses and stores one submission. Returns after the commit.
+    pub async fn ingest(&self, submission: Submission) -> Result<IngestOutcome, IngestError> {
+        let prepared = self.prepare(submission).await?;
+        self.commit(prepared).await
+    }
+
+    /// [`prepare`] from async code: inline for small submissions, on the blocking pool for
+    /// big ones so a large gzip or zip does not stall the async workers.
+    pub async fn prepare(&self, submission: Submission) -> Result<Prepared, IngestError> {
+        if submission.raw.len() < BLOCKING_THRESHOLD {
+            return Ok(prepare(&self.limits, submission));
+        }
+        let limits = self.limits.clone();
+        tokio::task::spawn_blocking(move || prepare(&limits, submission))
+            .await
+            .map_err(|e| IngestError::Task(e.to_string()))
+    }
+
+    /// Commits a prepared submission; returns once it is durable.
+    pub async fn commit(&self, prepared: Prepared) -> Result<IngestOutcome, IngestError> {
+        let (submission, committing) = prepared.into_store();
+        let receipt = self.store.commit(submission).await?;
+        Ok(committing.finish(receipt))
+    }
+
+    /// Queues many prepared submissions from a thread outside the runtime (bulk import's
+    /// reader threads), waiting while the store's queue is full. They may be split over
+    /// several transactions; each outcome is as durable as [`commit`](Self::commit)'s once
+    /// [`PendingBatch::wait`] returns. Must not be called from async code.
+    pub fn queue_blocking(&self, batch: Vec<Prepared>) -> PendingBatch {
+        let (submissions, committing): (Vec<_>, Vec<_>) =
+            batch.into_iter().map(Prepared::into_store).unzip();
+        PendingBatch {
+            pending: self.store.queue_blocking(submissions),
+            committing,
+        }
+    }
+}
+
+/// Submissions queued with [`Pipeline::queue_blocking`].
+pub struct PendingBatch {
+    pending: Result<store::PendingCommit, store::StoreError>,
+    committing: Vec<Committing>,
+}
+
+impl PendingBatch {
+    /// One outcome per queued submission, in order, once the transactions holding them
+    /// are durable.
+    pub async fn wait(self) -> Vec<Result<IngestOutcome, IngestError>> {
+        let results = match self.pending {
+            Ok(pending) => pending.wait().await,
+            // Queueing fails only when the writer is gone: every submission failed so.
+            Err(_) => (0..self.committing.len())
+                .map(|_| Err(store::StoreError::WriterGone))
+                .collect(),
+        };
+        results
+            .into_iter()
+            .zip(self.committing)
+            .map(|(result, committing)| Ok(committing.finish(result?)))
+            .collect()
+    }
+}
+
+/// A report the decoder and parser found, with where it was in the submission.
+#[derive(Debug, Clone)]
+struct FoundReport {
+    report: Report,
+    origin: String,
+}
+
+/// A part of a submission that carries no valid report.
+#[derive(Debug, Clone)]
+struct Refusal {
+    origin: String,
+    code: RejectCode,
+    reason: String,
+}
+
+/// A submission decoded and parsed, not yet committed.
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    envelope: Envelope,
+    content_type: Option<String>,
+    received_at: DateTime<Utc>,
+    meta: Option<MessageMeta>,
+    raw: RawBytes,
+    reports: Vec<FoundReport>,
+    refusals: Vec<Refusal>,
+}
+
+impl Prepared {
+    /// The reports found, in submission order.
+    pub fn reports(&self) -> impl Iterator<Item = &Report> {
+        self.reports.iter().map(|r| &r.report)
+    }
+
+    pub fn has_reports(&self) -> bool {
+        !self.reports.is_empty()
+    }
+
+    /// The headers of an emailed submission.
+    pub fn meta(&self) -> Option<&MessageMeta> {
+        self.meta.as_ref()
+    }
+
+    pub fn envelope_mut(&mut self) -> &mut Envelope {
+        &mut self.envelope
+    }
+
+    /// Adds a warning to every report (they are stored, flagged).
+    pub fn flag_reports(&mut self, warning: Warning) {
+        for found in &mut self.reports {
+            found.report.warnings.push(warning.clone());
+        }
+    }
+
+    /// Refuses every report found: each goes to quarantine with `code` and `reason`.
+    pub fn quarantine_reports(&mut self, code: RejectCode, reason: &str) {
+        for found in std::mem::take(&mut self.reports) {
+            self.refusals.push(Refusal {
+                origin: found.origin,
+                code,
+                reason: reason.to_owned(),
+            });
+        }
+    }
+
+    /// The store's write model, and what describing the outcome will need after the
+    /// commit. The envelope is serialized here, once.
+    fn into_store(self) -> (NewSubmission, Committing) {
+        let committing = Committing::of(&self);
+        let source = self.envelope.source();
+        let submission = NewSubmission {
+            source,
+            received_at: self.received_at,
+            peer: self.envelope.peer_ip(),
+            content_type: self.content_type,
+            // Serializing our own plain structs cannot fail.
+            envelope: serde_json::to_string(&self.envelope).unwrap_or_else(|_| "{}".to_owned()),
+            meta: self.meta,
+            raw: self.raw,
+            reports: self
+                .reports
+                .into_iter()
+                .map(|r| NewReport {
+                    report: r.report,
+                    origin: r.origin,
+                })
+                .collect(),
+            rejections: self
+                .refusals
+                .into_iter()
+                .map(|r| NewRejection {
+                    origin: r.origin,
+                    code: r.code.as_str().to_owned(),
+                    reason: r.reason,
+                })
+                .collect(),
+        };
+        (submission, committing)
+    }
+}
+
+/// What describing a submission's outcome needs once the store has committed it, taken
+/// before the submission is handed to the store.
+struct Committing {
+    source: Source,
+    size: i64,
+    /// Per report: organization, report-id, origin, warnings.
+    reports: Vec<(String, String, String, Vec<Warning>)>,
+    refusals: Vec<Refusal>,
+    /// Per report: (policy domain, successful, failed) of each policy.
+    sessions: Vec<Vec<(String, i64, i64)>>,
+}
+
+impl Committing {
+    fn of(prepared: &Prepared) -> Self {
+        Committing {
+            source: prepared.envelope.source(),
+            size: prepared.raw.size,
+            reports: prepared
+                .reports
+                .iter()
+                .map(|r| {
+                    (
+                        r.report.organization_name.clone(),
+                        r.report.report_id.clone(),
+                        r.origin.clone(),
+                        r.report.warnings.clone(),
+                    )
+                })
+                .collect(),
+            refusals: prepared.refusals.clone(),
+            sessions: prepared
+                .reports
+                .iter()
+                .map(|r| {
+                    r.report
+                        .policies
+                        .iter()
+                        .map(|p| {
+                            (
+                                p.policy_domain.clone().unwrap_or_default(),
+                                p.total_successful,
+                                p.total_failed,
+                            )
+                        })
+                        .collect()
+                })
+                .collect(),
+        }
+    }
+
+    /// Describes the committed submission, and counts and logs it.
+    fn finish(self, receipt: CommitReceipt) -> IngestOutcome {
+        let Committing {
+            source,
+            size,
+            reports,
+            refusals,
+            sessions,
+        } = self;
+        let outcomes: Vec<ReportOutcome> = receipt
+            .reports
+            .iter()
+            .map(|r| match r {
+                store::ReportOutcome::Stored { id } => ReportOutcome::Stored { id: *id },
+                store::ReportOutcome::Duplicate { id } => ReportOutcome::Duplicate { id: *id },
+            })
+            .collect();
+        // Per-domain session counters, for reports stored now (duplicates count once).
+        for (outcome, policies) in outcomes.iter().zip(&sessions) {
+            if outcome.is_stored() {
+                for (domain, ok, failed) in policies {
+                    metrics::counter!("tlsrpt_policy_sessions_total", "domain" => domain.clone(), "result" => "successful")
+                        .increment((*ok).max(0) as u64);
+                    metrics::counter!("tlsrpt_policy_sessions_total", "domain" => domain.clone(), "result" => "failed")
+                        .increment((*failed).max(0) as u64);
+                }
+            }
+        }
+        let outcome = IngestOutcome {
+            submission_id: receipt.submission_id,
+            reports: reports
+                .into_iter()
+                .zip(outcomes)
+                .map(
+                    |((organization_name, report_id, origin, warnings), outcome)| IngestedReport {
+                        organization_name,
+                        report_id,
+                        origin,
+                        outcome,
+                        warnings,
+                    },
+                )
+                .collect(),
+            rejections: refusals
+                .into_iter()
+                .zip(receipt.quarantine_ids)
+                .map(|(r, quarantine_id)| IngestRejection {
+                    origin: r.origin,
+                    code: r.code,
+                    reason: r.reason,
+                    quarantine_id,
+                })
+                .collect(),
+        };
+        let verdict = outcome.verdict();
+        metrics::counter!("tlsrpt_received_bytes_total", "intake" => source.as_str())
+            .increment(size.max(0) as u64);
+        metrics::counter!("tlsrpt_submissions_total", "intake" => source.as_str(), "outcome" => verdict.as_str())
+            .increment(1);
+        for r in &outcome.rejections {
+            metrics::counter!("tlsrpt_rejections_total", "reason" => r.code.as_str()).increment(1);
+        }
+        // Bulk imports would drown the log in one line per file; network intakes log each.
+        if source == Source::Import {
+            tracing::debug!(
+                intake = source.as_str(),
+                bytes = size,
+                outcome = verdict.as_str(),
+                "submission ingested"
+            );
+            return outcome;
+        }
+        tracing::info!(
+            intake = source.as_str(),
+            bytes = size,
+            outcome = verdict.as_str(),
+            reports = outcome.reports.len(),
+            rejected = outcome.rejections.len(),
+            "submission ingested"
+        );
+        outcome
+    }
+}
+
+/// Everything up to the commit: decode, parse, keep the raw bytes. Pure CPU work; bulk
+/// import runs it on its reader threads, the benchmarks call it directly.
+pub fn prepare(limits: &Limits, submission: Submission) -> Prepared {
+    let mut reports = Vec::new();
+    let mut refusals = Vec::new();
+    let mut meta = None;
+    match decode::decode(
+        &submission.raw,
+        submission.content_type.as_deref(),
+        &limits.decode,
+    ) {
+        Err(e) => refusals.push(Refusal {
+            origin: "submission".to_owned(),
+            code: RejectCode::from(&e),
+            reason: e.to_string(),
+        }),
+        Ok(decoded) => {
+            meta = decoded.meta;
+            for payload in decoded.payloads {
+                match parse::parse_report(&payload.json, &limits.parse) {
+                    Ok(mut report) => {
+                        let mut warnings = payload.warnings;
+                        warnings.append(&mut report.warnings);
+                        report.warnings = warnings;
+                        fill_policy_domain(&mut report, meta.as_ref());
+                        reports.push(FoundReport {
+                            report,
+                            origin: payload.origin,
+                        });
+                    }
+                    Err(e) => refusals.push(Refusal {
+                        origin: payload.origin,
+                        code: RejectCode::from(&e),
+                        reason: e.to_string(),
+                    }),
+                }
+            }
+            for failure in decoded.failures {
+                refusals.push(Refusal {
+                    origin: failure.origin,
+                    code: RejectCode::from(&failure.error),
+                    reason: failure.error.to_string(),
+                });
+            }
+            if reports.is_empty() && refusals.is_empty() {
+                refusals.push(Refusal {
+                    origin: "submission".to_owned(),
+                    code: RejectCode::NoReport,
+                    reason: "the submission carries no TLS-RPT report".to_owned(),
+                });
+            }
+        }
+    }
+    Prepared {
+        raw: keep_raw(&submission.raw),
+        envelope: submission.envelope,
+        content_type: submission.content_type,
+        received_at: submission.received_at,
+        meta,
+        reports,
+        refusals,
+    }
+}
+
+/// A policy without `policy-domain` (Postfix's `no-policy-found`) belongs to the domain
+/// the message says it reports on.
+fn fill_policy_domain(report: &mut Report, meta: Option<&MessageMeta>) {
+    let Some(domain) = meta
+        .and_then(|m| m.tls_report_domain.as_deref())
+        .map(crate::report::normalize_domain)
+        .filter(|d| !d.is_empty())
+    else {
+        return;
+    };
+    for (i, policy) in report.policies.iter_mut().enumerate() {
+        if policy.policy_domain.is_none() {
+            policy.policy_domain = Some(domain.clone());
+            report.warnings.push(Warning::new(
+                "policy-domain-from-header",
+                format!("policies[{i}]: policy-domain taken from the TLS-Report-Domain header ({domain})"),
+            ));
+        }
+    }
+}
+
+/// Keeps the original bytes compressed: bodies that already are gzip or zip are stored as
+/// they came, anything else is gzipped (fast level: this runs once per submission on the
+/// hot path, and JSON compresses well even at level 1).
+fn keep_raw(raw: &[u8]) -> RawBytes {
+    let sha256 = hex::encode(Sha256::digest(raw));
+    let already_compressed = raw.starts_with(&[0x1f, 0x8b]) || raw.starts_with(b"PK\x03\x04");
+    let gzipped = if already_compressed {
+        None
+    } else {
+        let mut encoder = flate2::write::GzEncoder::new(
+            Vec::with_capacity(raw.len() / 4 + 64),
+            flate2::Compression::fast(),
+        );
+        encoder.write_all(raw).and_then(|_| encoder.finish()).ok()
+    };
+    match gzipped {
+        Some(data) => RawBytes {
+            size: raw.len() as i64,
+            sha256,
+            encoding: "gzip",
+            data,
+        },
+        None => RawBytes {
+            size: raw.len() as i64,
+            sha256,
+            encoding: "identity",
+            data: raw.to_vec(),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Read;
+
+    #[test]
+    fn raw_json_is_gzipped_and_restorable() {
+        let body = br#"{"organization-name":"x"}"#.repeat(50);
+        let kept = keep_raw(&body);
+        assert_eq!(kept.encoding, "gzip");
+        assert_eq!(kept.size, body.len() as i64);
+        let mut back = Vec::new();
+        flate2::read::GzDecoder::new(kept.data.as_slice())
+            .read_to_end(&mut back)
+            .unwrap();
+        assert_eq!(back, body);
+        assert_eq!(kept.sha256, hex::encode(Sha256::digest(&body)));
+    }
+
+    #[test]
+    fn gzip_bodies_are_kept_as_they_came() {
+        let body = [0x1f, 0x8b, 8, 0, 1, 2, 3];
+        let kept = keep_raw(&body);
+        assert_eq!(kept.encoding, "identity");
+        assert_eq!(kept.data, body);
+    }
+}
