@@ -37,6 +37,7 @@ pub mod parse;
 pub mod pipeline;
 pub mod query;
 pub mod report;
+pub mod result_types;
 pub mod store;
 pub mod telemetry;
 pub mod tls;

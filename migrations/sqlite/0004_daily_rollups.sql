@@ -1,32 +1,49 @@
 -- Rollups: per-domain session and failure counts summed per report start time, kept in
--- the same transaction as the reports they count (see docs/ARCHITECTURE.md, "Read side").
+-- the same transaction as the reports they count (src/store/rollup.rs).
 -- Reports start at the same instant (usually 00:00 UTC) for a domain and sender, so the
 -- rollups hold a few rows per domain and day whatever the number of reports, and any
 -- range of start times is answered exactly. Keys that were not reported are ''.
 -- Same in migrations/sqlite and migrations/postgres.
 
--- Domain list and overview: one row per start time, domain and reporting organization.
+-- Domain list, overview trends, domain totals and time series.
 CREATE TABLE rollup_domains (
-    start_at          INTEGER NOT NULL,
     policy_domain     TEXT    NOT NULL,
-    organization_name TEXT    NOT NULL,
+    start_at          INTEGER NOT NULL,
     reports           INTEGER NOT NULL,        -- distinct reports naming the domain
     successful        INTEGER NOT NULL,
     failed            INTEGER NOT NULL,
-    PRIMARY KEY (start_at, policy_domain, organization_name)
+    PRIMARY KEY (policy_domain, start_at)
 ) WITHOUT ROWID;
 
--- Domain page: sessions by organization, policy type and policy text.
+-- Sessions by reporting organization.
+CREATE TABLE rollup_organizations (
+    policy_domain     TEXT    NOT NULL,
+    organization_name TEXT    NOT NULL,
+    start_at          INTEGER NOT NULL,
+    reports           INTEGER NOT NULL,
+    successful        INTEGER NOT NULL,
+    failed            INTEGER NOT NULL,
+    PRIMARY KEY (policy_domain, organization_name, start_at)
+) WITHOUT ROWID;
+
+-- Every (domain, organization) pair ever reported: the domain list counts a domain's
+-- reporters in a range by probing rollup_organizations once per pair.
+CREATE TABLE domain_organizations (
+    policy_domain     TEXT    NOT NULL,
+    organization_name TEXT    NOT NULL,
+    PRIMARY KEY (policy_domain, organization_name)
+) WITHOUT ROWID;
+
+-- Sessions by policy type and policy text (the domain page's policies seen).
 CREATE TABLE rollup_sessions (
     policy_domain     TEXT    NOT NULL,
     start_at          INTEGER NOT NULL,
-    organization_name TEXT    NOT NULL,
     policy_type       TEXT    NOT NULL,
     policy_string     TEXT    NOT NULL,        -- JSON array, as in policies
-    type_reports      INTEGER NOT NULL,        -- distinct reports with this policy type
+    reports           INTEGER NOT NULL,        -- distinct reports with this policy
     successful        INTEGER NOT NULL,
     failed            INTEGER NOT NULL,
-    PRIMARY KEY (policy_domain, start_at, organization_name, policy_type, policy_string)
+    PRIMARY KEY (policy_domain, start_at, policy_type, policy_string)
 ) WITHOUT ROWID;
 
 -- Domain page: failed sessions by result type, receiving MX and sending IP.
@@ -41,21 +58,31 @@ CREATE TABLE rollup_failures (
 ) WITHOUT ROWID;
 
 INSERT INTO rollup_domains
-SELECT start_at, policy_domain, organization_name,
+SELECT policy_domain, start_at,
+       SUM(CASE WHEN first_of_domain = 1 THEN 1 ELSE 0 END), SUM(total_successful), SUM(total_failed)
+FROM (SELECT start_at, policy_domain, total_successful, total_failed,
+             ROW_NUMBER() OVER (PARTITION BY report_row, policy_domain ORDER BY position) AS first_of_domain
+      FROM policies) p
+GROUP BY policy_domain, start_at;
+
+INSERT INTO rollup_organizations
+SELECT policy_domain, organization_name, start_at,
        SUM(CASE WHEN first_of_domain = 1 THEN 1 ELSE 0 END), SUM(total_successful), SUM(total_failed)
 FROM (SELECT start_at, policy_domain, organization_name, total_successful, total_failed,
              ROW_NUMBER() OVER (PARTITION BY report_row, policy_domain ORDER BY position) AS first_of_domain
       FROM policies) p
-GROUP BY start_at, policy_domain, organization_name;
+GROUP BY policy_domain, organization_name, start_at;
+
+INSERT INTO domain_organizations
+SELECT DISTINCT policy_domain, organization_name FROM policies;
 
 INSERT INTO rollup_sessions
-SELECT policy_domain, start_at, organization_name, policy_type, policy_string,
-       SUM(CASE WHEN first_of_type = 1 THEN 1 ELSE 0 END), SUM(total_successful), SUM(total_failed)
-FROM (SELECT policy_domain, start_at, organization_name, policy_type, policy_string,
-             total_successful, total_failed,
-             ROW_NUMBER() OVER (PARTITION BY report_row, policy_domain, policy_type ORDER BY position) AS first_of_type
+SELECT policy_domain, start_at, policy_type, policy_string,
+       SUM(CASE WHEN first_of_policy = 1 THEN 1 ELSE 0 END), SUM(total_successful), SUM(total_failed)
+FROM (SELECT policy_domain, start_at, policy_type, policy_string, total_successful, total_failed,
+             ROW_NUMBER() OVER (PARTITION BY report_row, policy_domain, policy_type, policy_string ORDER BY position) AS first_of_policy
       FROM policies) p
-GROUP BY policy_domain, start_at, organization_name, policy_type, policy_string;
+GROUP BY policy_domain, start_at, policy_type, policy_string;
 
 INSERT INTO rollup_failures
 SELECT p.policy_domain, p.start_at, fd.result_type, COALESCE(fd.receiving_mx_hostname, ''),

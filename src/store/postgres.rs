@@ -29,14 +29,46 @@ pub(super) async fn connect(url: &str) -> Result<PgPool, StoreError> {
 
 super::queries::define_queries!(Postgres, PgPool);
 
-use super::queries::{ChunksPow2 as _, Table};
+use super::insert::{self as ins, ChunksPow2 as _, Table};
 use super::rollup::{self, Rollup};
+use super::write::BatchWriter;
 use super::{CommitReceipt, NewSubmission, ReportOutcome};
+
+/// A PostgreSQL writer task's connection: one kept between batches, a broken one dropped
+/// and replaced by the next batch.
+pub(super) struct PgWriter {
+    pool: PgPool,
+    conn: Option<sqlx::pool::PoolConnection<Postgres>>,
+}
+
+impl PgWriter {
+    pub(super) fn new(pool: PgPool) -> Self {
+        PgWriter { pool, conn: None }
+    }
+}
+
+impl BatchWriter for PgWriter {
+    async fn write_batch(
+        &mut self,
+        batch: &[&NewSubmission],
+    ) -> Result<Vec<CommitReceipt>, StoreError> {
+        let conn = match &mut self.conn {
+            Some(conn) => conn,
+            None => self.conn.insert(self.pool.acquire().await?),
+        };
+        let result = write_batch(conn, batch).await;
+        if result.is_err() {
+            // Do not keep a connection that may be broken.
+            self.conn = None;
+        }
+        result
+    }
+}
 
 /// Commits a batch with a handful of multi-row statements per table: ids are
 /// allocated up front (`alloc_ids`), reports are inserted with `ON CONFLICT DO
 /// NOTHING`, and the ids that made it in tell stored from duplicate.
-pub(super) async fn write_batch(
+async fn write_batch(
     conn: &mut sqlx::PgConnection,
     submissions: &[&NewSubmission],
 ) -> Result<Vec<CommitReceipt>, StoreError> {
@@ -48,19 +80,19 @@ pub(super) async fn write_batch(
         .map(|r| r.report.policies.len())
         .sum();
     let n_rejections: usize = submissions.iter().map(|s| s.rejections.len()).sum();
-    let submission_ids = alloc_ids(&mut tx, q::Table::Submissions, submissions.len()).await?;
-    let report_ids = alloc_ids(&mut tx, q::Table::Reports, n_reports).await?;
-    let policy_ids = alloc_ids(&mut tx, q::Table::Policies, n_policies).await?;
-    let quarantine_ids = alloc_ids(&mut tx, q::Table::Quarantine, n_rejections).await?;
+    let submission_ids = alloc_ids(&mut tx, ins::Table::Submissions, submissions.len()).await?;
+    let report_ids = alloc_ids(&mut tx, ins::Table::Reports, n_reports).await?;
+    let policy_ids = alloc_ids(&mut tx, ins::Table::Policies, n_policies).await?;
+    let quarantine_ids = alloc_ids(&mut tx, ins::Table::Quarantine, n_rejections).await?;
 
     // Submissions.
     let rows: Vec<(i64, &NewSubmission, Option<String>)> = submissions
         .iter()
         .zip(&submission_ids)
-        .map(|(s, id)| (*id, *s, s.meta.as_ref().map(q::to_json)))
+        .map(|(s, id)| (*id, *s, s.meta.as_ref().map(ins::to_json)))
         .collect();
     for chunk in rows.chunks_pow2() {
-        let mut insert = sqlx::QueryBuilder::<Postgres>::new(q::INSERT_SUBMISSIONS);
+        let mut insert = sqlx::QueryBuilder::<Postgres>::new(ins::INSERT_SUBMISSIONS);
         insert.push_values(chunk, |mut b, (id, s, meta)| {
             b.push_bind(*id)
                 .push_bind(s.source.as_str())
@@ -85,12 +117,12 @@ pub(super) async fn write_batch(
             let id = *ids
                 .next()
                 .ok_or_else(|| StoreError::Corrupt("id allocation".into()))?;
-            rows.push((id, *sid, *s, new, q::to_json(&new.report.warnings)));
+            rows.push((id, *sid, *s, new, ins::to_json(&new.report.warnings)));
         }
     }
     let mut reports_inserted = 0u64;
     for chunk in rows.chunks_pow2() {
-        let mut insert = sqlx::QueryBuilder::<Postgres>::new(q::INSERT_REPORTS);
+        let mut insert = sqlx::QueryBuilder::<Postgres>::new(ins::INSERT_REPORTS);
         insert.push_values(chunk, |mut b, (id, sid, s, new, warnings)| {
             let r = &new.report;
             b.push_bind(*id)
@@ -106,7 +138,7 @@ pub(super) async fn write_batch(
                 .push_bind(new.origin.as_str())
                 .push_bind(warnings.as_str());
         });
-        insert.push(q::ON_REPORT_CONFLICT);
+        insert.push(ins::ON_REPORT_CONFLICT);
         reports_inserted += insert.build().execute(&mut *tx).await?.rows_affected();
     }
     // Which ids made it in. When every row did (the common case: no duplicates)
@@ -151,15 +183,15 @@ pub(super) async fn write_batch(
         }
     }
     for chunk in policy_rows.chunks_pow2() {
-        let mut insert = sqlx::QueryBuilder::<Postgres>::new(q::INSERT_POLICIES);
+        let mut insert = sqlx::QueryBuilder::<Postgres>::new(ins::INSERT_POLICIES);
         insert.push_values(chunk, |mut b, (pid, rid, position, r, p)| {
             b.push_bind(*pid)
                 .push_bind(*rid)
                 .push_bind(*position)
                 .push_bind(p.policy_type.as_str())
                 .push_bind(p.policy_domain.as_deref().unwrap_or(""))
-                .push_bind(q::to_json(&p.policy_string))
-                .push_bind(q::to_json(&p.mx_host))
+                .push_bind(ins::to_json(&p.policy_string))
+                .push_bind(ins::to_json(&p.mx_host))
                 .push_bind(p.total_successful)
                 .push_bind(p.total_failed)
                 .push_bind(r.start.timestamp())
@@ -168,7 +200,7 @@ pub(super) async fn write_batch(
         insert.build().execute(&mut *tx).await?;
     }
     for chunk in detail_rows.chunks_pow2() {
-        let mut insert = sqlx::QueryBuilder::<Postgres>::new(q::INSERT_DETAILS);
+        let mut insert = sqlx::QueryBuilder::<Postgres>::new(ins::INSERT_DETAILS);
         insert.push_values(chunk, |mut b, (pid, position, d)| {
             b.push_bind(*pid)
                 .push_bind(*position)
@@ -205,7 +237,7 @@ pub(super) async fn write_batch(
         }
     }
     for chunk in quarantine_rows.chunks_pow2() {
-        let mut insert = sqlx::QueryBuilder::<Postgres>::new(q::INSERT_QUARANTINE);
+        let mut insert = sqlx::QueryBuilder::<Postgres>::new(ins::INSERT_QUARANTINE);
         insert.push_values(chunk, |mut b, (id, sid, at, rej)| {
             b.push_bind(*id)
                 .push_bind(*sid)
@@ -231,7 +263,7 @@ pub(super) async fn write_batch(
             if inserted.contains(id) {
                 outcomes.push(ReportOutcome::Stored { id: *id });
             } else {
-                let existing: i64 = sqlx::query_scalar(q::SELECT_REPORT_ID)
+                let existing: i64 = sqlx::query_scalar(ins::SELECT_REPORT_ID)
                     .bind(new.report.organization_name.as_str())
                     .bind(new.report.report_id.as_str())
                     .fetch_one(&mut *tx)
@@ -274,53 +306,86 @@ async fn write_rollup(
     tx: &mut sqlx::Transaction<'_, Postgres>,
     rollup: &Rollup<'_>,
 ) -> Result<(), StoreError> {
+    /// One multi-row upsert per power-of-two chunk of `rows`.
+    async fn upsert<T>(
+        tx: &mut sqlx::Transaction<'_, Postgres>,
+        u: &rollup::Upsert,
+        rows: &[T],
+        mut bind: impl FnMut(sqlx::query_builder::Separated<'_, Postgres, &'static str>, &T),
+    ) -> Result<(), StoreError> {
+        for chunk in rows.chunks_pow2() {
+            let mut insert = sqlx::QueryBuilder::<Postgres>::new(u.insert);
+            insert.push_values(chunk, &mut bind);
+            insert.push(u.on_conflict);
+            insert.build().execute(&mut **tx).await?;
+        }
+        Ok(())
+    }
     let domains: Vec<_> = rollup.domains.iter().collect();
-    for chunk in domains.chunks_pow2() {
-        let mut insert = sqlx::QueryBuilder::<Postgres>::new(rollup::UPSERT_DOMAINS);
-        insert.push_values(chunk, |mut b, ((start, domain, org), s)| {
-            b.push_bind(*start)
-                .push_bind(*domain)
-                .push_bind(*org)
-                .push_bind(s.reports)
-                .push_bind(s.successful)
-                .push_bind(s.failed);
-        });
-        insert.push(rollup::ON_DOMAINS_CONFLICT);
-        insert.build().execute(&mut **tx).await?;
-    }
-    let sessions: Vec<_> = rollup.sessions.iter().collect();
-    for chunk in sessions.chunks_pow2() {
-        let mut insert = sqlx::QueryBuilder::<Postgres>::new(rollup::UPSERT_SESSIONS);
-        insert.push_values(chunk, |mut b, ((domain, start, org, kind, policy), s)| {
-            b.push_bind(*domain)
+    upsert(
+        tx,
+        &rollup::DOMAINS,
+        &domains,
+        |mut b, ((domain, start), s)| {
+            b.push_bind(domain.to_string())
                 .push_bind(*start)
-                .push_bind(*org)
-                .push_bind(*kind)
-                .push_bind(policy.as_str())
                 .push_bind(s.reports)
                 .push_bind(s.successful)
                 .push_bind(s.failed);
-        });
-        insert.push(rollup::ON_SESSIONS_CONFLICT);
-        insert.build().execute(&mut **tx).await?;
-    }
+        },
+    )
+    .await?;
+    let organizations: Vec<_> = rollup.organizations.iter().collect();
+    upsert(
+        tx,
+        &rollup::ORGANIZATIONS,
+        &organizations,
+        |mut b, ((domain, org, start), s)| {
+            b.push_bind(domain.to_string())
+                .push_bind(org.to_string())
+                .push_bind(*start)
+                .push_bind(s.reports)
+                .push_bind(s.successful)
+                .push_bind(s.failed);
+        },
+    )
+    .await?;
+    let pairs: Vec<_> = rollup.pairs.iter().collect();
+    upsert(tx, &rollup::PAIRS, &pairs, |mut b, (domain, org)| {
+        b.push_bind(domain.to_string()).push_bind(org.to_string());
+    })
+    .await?;
+    let sessions: Vec<_> = rollup.sessions.iter().collect();
+    upsert(
+        tx,
+        &rollup::SESSIONS,
+        &sessions,
+        |mut b, ((domain, start, kind, policy), s)| {
+            b.push_bind(domain.to_string())
+                .push_bind(*start)
+                .push_bind(kind.to_string())
+                .push_bind(policy.clone())
+                .push_bind(s.reports)
+                .push_bind(s.successful)
+                .push_bind(s.failed);
+        },
+    )
+    .await?;
     let failures: Vec<_> = rollup.failures.iter().collect();
-    for chunk in failures.chunks_pow2() {
-        let mut insert = sqlx::QueryBuilder::<Postgres>::new(rollup::UPSERT_FAILURES);
-        insert.push_values(
-            chunk,
-            |mut b, ((domain, start, result_type, mx, ip), failed)| {
-                b.push_bind(*domain)
-                    .push_bind(*start)
-                    .push_bind(*result_type)
-                    .push_bind(*mx)
-                    .push_bind(*ip)
-                    .push_bind(**failed);
-            },
-        );
-        insert.push(rollup::ON_FAILURES_CONFLICT);
-        insert.build().execute(&mut **tx).await?;
-    }
+    upsert(
+        tx,
+        &rollup::FAILURES,
+        &failures,
+        |mut b, ((domain, start, result_type, mx, ip), failed)| {
+            b.push_bind(domain.to_string())
+                .push_bind(*start)
+                .push_bind(result_type.to_string())
+                .push_bind(mx.to_string())
+                .push_bind(ip.to_string())
+                .push_bind(**failed);
+        },
+    )
+    .await?;
     Ok(())
 }
 

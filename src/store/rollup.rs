@@ -1,36 +1,48 @@
 //! The rollups a batch adds to, computed from the reports it stored.
 //!
 //! In: the reports of a write batch that were stored (not duplicates). Out: one delta per
-//! row of `rollup_domains`, `rollup_sessions` and `rollup_failures` (migration 0004),
-//! summed over the batch, in key order. Both backends upsert these in the transaction
-//! that inserts the reports, so the rollups always count exactly the stored reports; the
-//! key order makes concurrent PostgreSQL writers lock rollup rows in the same order, so
-//! they wait for each other instead of deadlocking.
+//! row of the rollup tables of migration 0004, summed over the batch, in key order. Both
+//! backends upsert these in the transaction that inserts the reports, so the rollups
+//! always count exactly the stored reports; the key order makes concurrent PostgreSQL
+//! writers lock rollup rows in the same order, so they wait for each other instead of
+//! deadlocking.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
-use super::queries as q;
-use crate::report::Report;
+use super::insert::to_json;
+use crate::report::{PolicyResult, Report};
 
-/// `rollup_domains` key: (start, domain, organization).
-pub(super) type DomainKey<'a> = (i64, &'a str, &'a str);
-/// `rollup_sessions` key: (domain, start, organization, policy type, policy string JSON).
-pub(super) type SessionKey<'a> = (&'a str, i64, &'a str, &'a str, String);
+/// `rollup_domains` key: (domain, start).
+pub(super) type DomainKey<'a> = (&'a str, i64);
+/// `rollup_organizations` key: (domain, organization, start).
+pub(super) type OrganizationKey<'a> = (&'a str, &'a str, i64);
+/// `rollup_sessions` key: (domain, start, policy type, policy string JSON).
+pub(super) type SessionKey<'a> = (&'a str, i64, &'a str, String);
 /// `rollup_failures` key: (domain, start, result type, receiving MX, sending IP).
 pub(super) type FailureKey<'a> = (&'a str, i64, &'a str, &'a str, &'a str);
 
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub(super) struct Sessions {
-    /// Distinct reports (`rollup_domains`) or distinct reports with the policy type
-    /// (`rollup_sessions`).
+    /// Distinct reports counted in the row.
     pub reports: i64,
     pub successful: i64,
     pub failed: i64,
 }
 
+impl Sessions {
+    fn add(&mut self, first: bool, p: &PolicyResult) {
+        self.reports += i64::from(first);
+        self.successful = self.successful.saturating_add(p.total_successful);
+        self.failed = self.failed.saturating_add(p.total_failed);
+    }
+}
+
 #[derive(Debug, Default)]
 pub(super) struct Rollup<'a> {
     pub domains: BTreeMap<DomainKey<'a>, Sessions>,
+    pub organizations: BTreeMap<OrganizationKey<'a>, Sessions>,
+    /// (domain, organization) pairs for `domain_organizations`.
+    pub pairs: BTreeSet<(&'a str, &'a str)>,
     pub sessions: BTreeMap<SessionKey<'a>, Sessions>,
     pub failures: BTreeMap<FailureKey<'a>, i64>,
 }
@@ -42,30 +54,29 @@ impl<'a> Rollup<'a> {
         let org = report.organization_name.as_str();
         for (i, p) in report.policies.iter().enumerate() {
             let domain = p.policy_domain.as_deref().unwrap_or("");
+            let policy_string = to_json(&p.policy_string);
             let earlier = &report.policies[..i];
-            let same_domain = |o: &&crate::report::PolicyResult| {
-                o.policy_domain.as_deref().unwrap_or("") == domain
-            };
-            // A report counts once per domain, and once per policy type of the domain.
-            let first_of_domain = !earlier.iter().any(|o| same_domain(&o));
-            let first_of_type = !earlier
-                .iter()
-                .any(|o| same_domain(&o) && o.policy_type == p.policy_type);
-            let d = self.domains.entry((start, domain, org)).or_default();
-            d.reports += i64::from(first_of_domain);
-            d.successful = d.successful.saturating_add(p.total_successful);
-            d.failed = d.failed.saturating_add(p.total_failed);
-            let key = (
-                domain,
-                start,
-                org,
-                p.policy_type.as_str(),
-                q::to_json(&p.policy_string),
-            );
-            let s = self.sessions.entry(key).or_default();
-            s.reports += i64::from(first_of_type);
-            s.successful = s.successful.saturating_add(p.total_successful);
-            s.failed = s.failed.saturating_add(p.total_failed);
+            let same_domain = |o: &PolicyResult| o.policy_domain.as_deref().unwrap_or("") == domain;
+            // A report counts once per domain, and once per policy of the domain.
+            let first_of_domain = !earlier.iter().any(same_domain);
+            let first_of_policy = !earlier.iter().any(|o| {
+                same_domain(o)
+                    && o.policy_type == p.policy_type
+                    && o.policy_string == p.policy_string
+            });
+            self.domains
+                .entry((domain, start))
+                .or_default()
+                .add(first_of_domain, p);
+            self.organizations
+                .entry((domain, org, start))
+                .or_default()
+                .add(first_of_domain, p);
+            self.pairs.insert((domain, org));
+            self.sessions
+                .entry((domain, start, p.policy_type.as_str(), policy_string))
+                .or_default()
+                .add(first_of_policy, p);
             for fd in &p.failure_details {
                 let key = (
                     domain,
@@ -81,24 +92,55 @@ impl<'a> Rollup<'a> {
     }
 }
 
-pub(super) const UPSERT_DOMAINS: &str = "INSERT INTO rollup_domains \
-    (start_at, policy_domain, organization_name, reports, successful, failed) ";
-pub(super) const ON_DOMAINS_CONFLICT: &str = " ON CONFLICT (start_at, policy_domain, organization_name) DO UPDATE SET \
-    reports = rollup_domains.reports + excluded.reports, \
-    successful = rollup_domains.successful + excluded.successful, \
-    failed = rollup_domains.failed + excluded.failed";
+/// Upsert statements, `INSERT INTO t (cols) ` + values + the conflict clause.
+pub(super) struct Upsert {
+    pub insert: &'static str,
+    pub columns: usize,
+    pub on_conflict: &'static str,
+}
 
-pub(super) const UPSERT_SESSIONS: &str = "INSERT INTO rollup_sessions \
-    (policy_domain, start_at, organization_name, policy_type, policy_string, type_reports, successful, failed) ";
-pub(super) const ON_SESSIONS_CONFLICT: &str = " ON CONFLICT (policy_domain, start_at, organization_name, policy_type, policy_string) DO UPDATE SET \
-    type_reports = rollup_sessions.type_reports + excluded.type_reports, \
-    successful = rollup_sessions.successful + excluded.successful, \
-    failed = rollup_sessions.failed + excluded.failed";
+pub(super) const DOMAINS: Upsert = Upsert {
+    insert: "INSERT INTO rollup_domains (policy_domain, start_at, reports, successful, failed) ",
+    columns: 5,
+    on_conflict: " ON CONFLICT (policy_domain, start_at) DO UPDATE SET \
+        reports = rollup_domains.reports + excluded.reports, \
+        successful = rollup_domains.successful + excluded.successful, \
+        failed = rollup_domains.failed + excluded.failed",
+};
 
-pub(super) const UPSERT_FAILURES: &str = "INSERT INTO rollup_failures \
-    (policy_domain, start_at, result_type, receiving_mx_hostname, sending_mta_ip, failed) ";
-pub(super) const ON_FAILURES_CONFLICT: &str = " ON CONFLICT (policy_domain, start_at, result_type, receiving_mx_hostname, sending_mta_ip) DO UPDATE SET \
-    failed = rollup_failures.failed + excluded.failed";
+pub(super) const ORGANIZATIONS: Upsert = Upsert {
+    insert: "INSERT INTO rollup_organizations \
+        (policy_domain, organization_name, start_at, reports, successful, failed) ",
+    columns: 6,
+    on_conflict: " ON CONFLICT (policy_domain, organization_name, start_at) DO UPDATE SET \
+        reports = rollup_organizations.reports + excluded.reports, \
+        successful = rollup_organizations.successful + excluded.successful, \
+        failed = rollup_organizations.failed + excluded.failed",
+};
+
+pub(super) const PAIRS: Upsert = Upsert {
+    insert: "INSERT INTO domain_organizations (policy_domain, organization_name) ",
+    columns: 2,
+    on_conflict: " ON CONFLICT (policy_domain, organization_name) DO NOTHING",
+};
+
+pub(super) const SESSIONS: Upsert = Upsert {
+    insert: "INSERT INTO rollup_sessions \
+        (policy_domain, start_at, policy_type, policy_string, reports, successful, failed) ",
+    columns: 7,
+    on_conflict: " ON CONFLICT (policy_domain, start_at, policy_type, policy_string) DO UPDATE SET \
+        reports = rollup_sessions.reports + excluded.reports, \
+        successful = rollup_sessions.successful + excluded.successful, \
+        failed = rollup_sessions.failed + excluded.failed",
+};
+
+pub(super) const FAILURES: Upsert = Upsert {
+    insert: "INSERT INTO rollup_failures \
+        (policy_domain, start_at, result_type, receiving_mx_hostname, sending_mta_ip, failed) ",
+    columns: 6,
+    on_conflict: " ON CONFLICT (policy_domain, start_at, result_type, receiving_mx_hostname, sending_mta_ip) \
+        DO UPDATE SET failed = rollup_failures.failed + excluded.failed",
+};
 
 #[cfg(test)]
 mod tests {
@@ -131,7 +173,7 @@ mod tests {
     }
 
     #[test]
-    fn a_report_counts_once_per_domain_and_once_per_type() {
+    fn a_report_counts_once_per_domain_and_once_per_policy() {
         let report = Report {
             organization_name: "Org".into(),
             report_id: "r".into(),
@@ -148,7 +190,7 @@ mod tests {
         };
         let mut rollup = Rollup::default();
         rollup.add(&report);
-        let a = rollup.domains[&(86_400, "a.example", "Org")];
+        let a = rollup.domains[&("a.example", 86_400)];
         assert_eq!(
             a,
             Sessions {
@@ -157,10 +199,13 @@ mod tests {
                 failed: 3
             }
         );
-        assert_eq!(rollup.domains[&(86_400, "b.example", "Org")].reports, 1);
-        let sts = rollup.sessions[&("a.example", 86_400, "Org", "sts", "[]".to_owned())];
+        assert_eq!(rollup.organizations[&("a.example", "Org", 86_400)], a);
+        assert_eq!(rollup.domains[&("b.example", 86_400)].reports, 1);
+        assert_eq!(rollup.pairs.len(), 2);
+        // Two sts policies with the same text: one report, both policies' sessions.
+        let sts = rollup.sessions[&("a.example", 86_400, "sts", "[]".to_owned())];
         assert_eq!((sts.reports, sts.successful, sts.failed), (1, 15, 3));
-        let tlsa = rollup.sessions[&("a.example", 86_400, "Org", "tlsa", "[]".to_owned())];
+        let tlsa = rollup.sessions[&("a.example", 86_400, "tlsa", "[]".to_owned())];
         assert_eq!(tlsa.reports, 1);
         assert_eq!(
             rollup.failures[&("a.example", 86_400, "certificate-expired", "mx", "")],

@@ -12,15 +12,15 @@
 //! which halves the cost of a bulk import (see docs/benchmarks.md).
 
 use std::str::FromStr;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use super::insert as ins;
+use super::rollup::{self, Rollup};
+use super::write::{BatchWriter, SharedQueue};
+use super::{CommitReceipt, NewSubmission, ReportOutcome};
 use rusqlite::{OptionalExtension, TransactionBehavior, params};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Sqlite, SqlitePool};
-use tokio::sync::mpsc;
-
-use super::rollup::{self, Rollup};
-use super::{CommitReceipt, MAX_BATCH, NewSubmission, ReportOutcome, WriteJob};
 
 /// How long a statement waits for another process (an `import` next to `serve`) holding
 /// the write lock before failing; long enough to ride out one big batch.
@@ -64,9 +64,10 @@ pub(super) async fn connect(url: &str) -> Result<SqlitePool, StoreError> {
 super::queries::define_queries!(Sqlite, SqlitePool);
 
 /// Opens the write connection to the database `url` names (already created and migrated
-/// by [`connect`]) and starts the writer thread on `jobs`. The thread ends when every
-/// sender of the queue is dropped.
-pub(super) fn spawn_writer(url: &str, jobs: mpsc::Receiver<WriteJob>) -> Result<(), StoreError> {
+/// by [`connect`]) and starts the writer thread on `queue`: the shared group-commit loop
+/// on a single-threaded runtime of its own, so the blocking rusqlite calls never hold up
+/// the service's runtime. The thread ends when every sender of the queue is dropped.
+pub(super) fn spawn_writer(url: &str, queue: SharedQueue) -> Result<(), StoreError> {
     let options = SqliteConnectOptions::from_str(url)?;
     let path = options.get_filename().to_path_buf();
     let name = path.to_string_lossy();
@@ -85,78 +86,58 @@ pub(super) fn spawn_writer(url: &str, jobs: mpsc::Receiver<WriteJob>) -> Result<
     conn.pragma_update(None, "temp_store", "MEMORY")?;
     conn.pragma_update(None, "cache_size", -CACHE_KIB)?;
     conn.pragma_update(None, "wal_autocheckpoint", WAL_AUTOCHECKPOINT_PAGES)?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .map_err(StoreError::WriterStart)?;
     std::thread::Builder::new()
         .name("sqlite-writer".into())
-        .spawn(move || run_writer(conn, jobs))
+        .spawn(move || runtime.block_on(super::write::run_writer(SqliteWriter { conn }, queue)))
         .map_err(StoreError::WriterStart)?;
     Ok(())
 }
 
-/// The writer thread: takes queued jobs up to a batch, commits them in one transaction and
-/// answers each job. If the batch fails, each submission is retried alone so one bad row
-/// cannot fail its neighbours.
-fn run_writer(mut conn: rusqlite::Connection, mut rx: mpsc::Receiver<WriteJob>) {
-    let mut jobs: Vec<WriteJob> = Vec::with_capacity(MAX_BATCH);
-    while let Some(first) = rx.blocking_recv() {
-        let queued = first.submissions.len();
-        jobs.push(first);
-        super::fill_batch(&mut rx, &mut jobs, queued);
-        let started = Instant::now();
-        let submissions: Vec<&NewSubmission> =
-            jobs.iter().flat_map(|job| &job.submissions).collect();
-        let batch_size = submissions.len();
-        let result = write_batch(&mut conn, &submissions);
-        drop(submissions);
-        super::record_batch(batch_size, started, result.is_ok());
-        match result {
-            Ok(receipts) => super::answer_jobs(&mut jobs, receipts),
-            Err(batch_error) => {
-                tracing::warn!(error = %batch_error, size = batch_size, "batch commit failed, retrying one by one");
-                for job in jobs.drain(..) {
-                    let results = job
-                        .submissions
-                        .iter()
-                        .map(|submission| {
-                            let result = write_batch(&mut conn, &[submission])
-                                .and_then(|mut r| r.pop().ok_or(StoreError::WriterGone));
-                            super::record_failure(&result);
-                            result
-                        })
-                        .collect();
-                    let _ = job.reply.send(results);
-                }
-            }
-        }
+/// The one write connection.
+struct SqliteWriter {
+    conn: rusqlite::Connection,
+}
+
+impl BatchWriter for SqliteWriter {
+    async fn write_batch(
+        &mut self,
+        batch: &[&NewSubmission],
+    ) -> Result<Vec<CommitReceipt>, StoreError> {
+        write_batch(&mut self.conn, batch)
     }
 }
 
 /// Adds a batch's rollup deltas, one cached upsert per row.
 fn write_rollup(tx: &rusqlite::Transaction<'_>, rollup: &Rollup<'_>) -> Result<(), StoreError> {
-    let mut domains = tx.prepare_cached(&single_row(
-        rollup::UPSERT_DOMAINS,
-        6,
-        rollup::ON_DOMAINS_CONFLICT,
-    ))?;
-    for ((start, domain, org), s) in &rollup.domains {
-        domains.execute(params![
-            start,
+    let upsert =
+        |u: &rollup::Upsert| tx.prepare_cached(&single_row(u.insert, u.columns, u.on_conflict));
+    let mut statement = upsert(&rollup::DOMAINS)?;
+    for ((domain, start), s) in &rollup.domains {
+        statement.execute(params![domain, start, s.reports, s.successful, s.failed])?;
+    }
+    let mut statement = upsert(&rollup::ORGANIZATIONS)?;
+    for ((domain, org, start), s) in &rollup.organizations {
+        statement.execute(params![
             domain,
             org,
+            start,
             s.reports,
             s.successful,
             s.failed
         ])?;
     }
-    let mut sessions = tx.prepare_cached(&single_row(
-        rollup::UPSERT_SESSIONS,
-        8,
-        rollup::ON_SESSIONS_CONFLICT,
-    ))?;
-    for ((domain, start, org, kind, policy), s) in &rollup.sessions {
-        sessions.execute(params![
+    let mut statement = upsert(&rollup::PAIRS)?;
+    for (domain, org) in &rollup.pairs {
+        statement.execute(params![domain, org])?;
+    }
+    let mut statement = upsert(&rollup::SESSIONS)?;
+    for ((domain, start, kind, policy), s) in &rollup.sessions {
+        statement.execute(params![
             domain,
             start,
-            org,
             kind,
             policy,
             s.reports,
@@ -164,13 +145,9 @@ fn write_rollup(tx: &rusqlite::Transaction<'_>, rollup: &Rollup<'_>) -> Result<(
             s.failed
         ])?;
     }
-    let mut failures = tx.prepare_cached(&single_row(
-        rollup::UPSERT_FAILURES,
-        6,
-        rollup::ON_FAILURES_CONFLICT,
-    ))?;
+    let mut statement = upsert(&rollup::FAILURES)?;
     for ((domain, start, result_type, mx, ip), failed) in &rollup.failures {
-        failures.execute(params![domain, start, result_type, mx, ip, failed])?;
+        statement.execute(params![domain, start, result_type, mx, ip, failed])?;
     }
     Ok(())
 }
@@ -195,17 +172,21 @@ fn write_batch(
     let mut rollup = Rollup::default();
     {
         let mut insert_submission =
-            tx.prepare_cached(&single_row(q::INSERT_SUBMISSIONS, 11, ""))?;
-        let mut insert_report =
-            tx.prepare_cached(&single_row(q::INSERT_REPORTS, 12, q::ON_REPORT_CONFLICT))?;
-        let mut insert_policy = tx.prepare_cached(&single_row(q::INSERT_POLICIES, 11, ""))?;
-        let mut insert_detail = tx.prepare_cached(&single_row(q::INSERT_DETAILS, 10, ""))?;
-        let mut insert_quarantine = tx.prepare_cached(&single_row(q::INSERT_QUARANTINE, 6, ""))?;
-        let mut select_report = tx.prepare_cached(&q::SELECT_REPORT_ID.replace('$', "?"))?;
+            tx.prepare_cached(&single_row(ins::INSERT_SUBMISSIONS, 11, ""))?;
+        let mut insert_report = tx.prepare_cached(&single_row(
+            ins::INSERT_REPORTS,
+            12,
+            ins::ON_REPORT_CONFLICT,
+        ))?;
+        let mut insert_policy = tx.prepare_cached(&single_row(ins::INSERT_POLICIES, 11, ""))?;
+        let mut insert_detail = tx.prepare_cached(&single_row(ins::INSERT_DETAILS, 10, ""))?;
+        let mut insert_quarantine =
+            tx.prepare_cached(&single_row(ins::INSERT_QUARANTINE, 6, ""))?;
+        let mut select_report = tx.prepare_cached(&ins::SELECT_REPORT_ID.replace('$', "?"))?;
         let mut delete_submission = tx.prepare_cached("DELETE FROM submissions WHERE id = ?1")?;
         for s in submissions {
             let received_at = s.received_at.timestamp();
-            let meta = s.meta.as_ref().map(q::to_json);
+            let meta = s.meta.as_ref().map(ins::to_json);
             insert_submission.execute(params![
                 None::<i64>,
                 s.source.as_str(),
@@ -236,7 +217,7 @@ fn write_batch(
                     r.total_successful(),
                     r.total_failed(),
                     new.origin,
-                    q::to_json(&r.warnings),
+                    ins::to_json(&r.warnings),
                 ])?;
                 if inserted == 0 {
                     // Stored before (by any intake, or earlier in this batch).
@@ -260,8 +241,8 @@ fn write_batch(
                         position as i64,
                         p.policy_type,
                         domain,
-                        q::to_json(&p.policy_string),
-                        q::to_json(&p.mx_host),
+                        ins::to_json(&p.policy_string),
+                        ins::to_json(&p.mx_host),
                         p.total_successful,
                         p.total_failed,
                         start,

@@ -1,0 +1,191 @@
+//! The overview page (`/`): every policy domain with its sessions, failure rate and trend.
+//!
+//! In: the range and sort order. Out: one table row per domain, failures first; the trends
+//! of the first rows come from one grouped query, whatever the number of domains.
+
+use super::*;
+
+pub(super) struct DomainRow {
+    pub(super) domain: String,
+    pub(super) href: String,
+    pub(super) sessions: i64,
+    pub(super) failed: i64,
+    pub(super) rate: f64,
+    pub(super) rate_text: String,
+    pub(super) reporters: i64,
+    pub(super) reports: i64,
+    pub(super) last_report: String,
+    pub(super) last_report_iso: String,
+    pub(super) health: &'static str,
+    pub(super) spark: Option<Chart>,
+}
+
+pub(super) struct SortLink {
+    pub(super) label: &'static str,
+    pub(super) key: &'static str,
+    pub(super) href: String,
+    pub(super) aria: &'static str,
+    pub(super) arrow: &'static str,
+}
+
+#[derive(Template)]
+#[template(path = "overview.html")]
+pub(super) struct OverviewPage {
+    pub(super) ctx: Ctx,
+    pub(super) rows: Vec<DomainRow>,
+    pub(super) columns: Vec<SortLink>,
+    pub(super) failing: usize,
+    /// `Host` of the request (with port), for the HTTPS reporting URL.
+    pub(super) host: String,
+    /// `Host` without the port, for the `mailto:` address.
+    pub(super) mail_host: String,
+    /// Whether any report is stored at all (outside the range too).
+    pub(super) has_any: bool,
+}
+
+pub(super) const SORT_KEYS: &[(&str, &str)] = &[
+    ("domain", "Domain"),
+    ("sessions", "Sessions"),
+    ("rate", "Failure rate"),
+    ("failed", "Failed sessions"),
+    ("reporters", "Reporters"),
+    ("last", "Last report"),
+];
+
+pub(super) async fn overview(
+    State(state): State<DashState>,
+    Query(p): Query<Params>,
+    headers: HeaderMap,
+) -> Result<Response, PageError> {
+    let range = Range::from_params(&p);
+    let domains = state.store.list_domains(range.time_range()).await?;
+    let sort = nonempty(&p.sort)
+        .filter(|s| SORT_KEYS.iter().any(|(k, _)| k == s))
+        .unwrap_or("failed");
+    let default_dir = if sort == "domain" { "asc" } else { "desc" };
+    let dir = match nonempty(&p.dir) {
+        Some("asc") => "asc",
+        Some("desc") => "desc",
+        _ => default_dir,
+    };
+    let mut rows: Vec<DomainRow> = domains
+        .into_iter()
+        .map(|d| {
+            let sessions = d.successful_sessions.saturating_add(d.failed_sessions);
+            DomainRow {
+                href: format!("/domains/{}?{}", enc(&d.domain), range.qs),
+                domain: d.domain,
+                sessions,
+                failed: d.failed_sessions,
+                rate: d.failure_rate,
+                rate_text: pct(d.failure_rate),
+                reporters: d.organizations,
+                reports: d.reports,
+                last_report: when(d.last_report_at),
+                last_report_iso: d.last_report_at.to_rfc3339(),
+                health: health_class(d.failed_sessions, d.failure_rate),
+                spark: None,
+            }
+        })
+        .collect();
+    // Domains with failures first whatever the column, then the chosen order.
+    rows.sort_by(|a, b| {
+        let key = match sort {
+            "domain" => a.domain.cmp(&b.domain),
+            "sessions" => a.sessions.cmp(&b.sessions),
+            "rate" => a.rate.total_cmp(&b.rate),
+            "reporters" => a.reporters.cmp(&b.reporters),
+            "last" => a.last_report_iso.cmp(&b.last_report_iso),
+            _ => a.failed.cmp(&b.failed),
+        };
+        let key = if dir == "desc" { key.reverse() } else { key };
+        (b.failed > 0)
+            .cmp(&(a.failed > 0))
+            .then(key)
+            .then_with(|| a.domain.cmp(&b.domain))
+    });
+    // Trends of the first rows, from one query over every domain.
+    let mut series: std::collections::HashMap<String, Vec<DayCounts>> = state
+        .store
+        .domain_trends(range.time_range(), SPARKLINE_POINTS)
+        .await?
+        .into_iter()
+        .collect();
+    for row in rows.iter_mut().take(SPARKLINES) {
+        if let Some(days) = series.remove(&row.domain) {
+            row.spark = Some(build_chart(&days, Series::Both, 120, 28, false));
+        }
+    }
+    let columns = SORT_KEYS
+        .iter()
+        .map(|&(key, label)| {
+            let active = key == sort;
+            let next_dir = if active {
+                if dir == "asc" { "desc" } else { "asc" }
+            } else if key == "domain" {
+                "asc"
+            } else {
+                "desc"
+            };
+            SortLink {
+                label,
+                key,
+                href: format!("/?{}&sort={key}&dir={next_dir}", range.qs),
+                aria: match (active, dir) {
+                    (false, _) => "none",
+                    (true, "asc") => "ascending",
+                    (true, _) => "descending",
+                },
+                arrow: match (active, dir) {
+                    (false, _) => "",
+                    (true, "asc") => " ▲",
+                    (true, _) => " ▼",
+                },
+            }
+        })
+        .collect();
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .map(short)
+        .unwrap_or_else(|| "reports.example.com".to_owned());
+    let failing = rows.iter().filter(|r| r.failed > 0).count();
+    let mail_host = strip_port(&host).to_owned();
+    let has_any = !rows.is_empty()
+        || !state
+            .store
+            .list_reports(&ReportFilter::default(), 1, None)
+            .await?
+            .items
+            .is_empty();
+    Ok(render(&OverviewPage {
+        ctx: Ctx::page(
+            "Overview".to_owned(),
+            "overview",
+            &state,
+            &range,
+            "/".to_owned(),
+            Vec::new(),
+        ),
+        rows,
+        columns,
+        failing,
+        host,
+        mail_host,
+        has_any,
+    }))
+}
+
+/// `host:port` -> `host` (`[::1]:8080` -> `[::1]`); anything else unchanged.
+pub(super) fn strip_port(host: &str) -> &str {
+    match host.rsplit_once(':') {
+        Some((name, port))
+            if !port.is_empty()
+                && port.bytes().all(|b| b.is_ascii_digit())
+                && (!name.contains(':') || name.ends_with(']')) =>
+        {
+            name
+        }
+        _ => host,
+    }
+}
