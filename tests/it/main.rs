@@ -12,5 +12,6 @@ mod helpers;
 mod http;
 mod import;
 mod migrations;
+mod query_counts;
 mod smtp;
 mod store_contract;
