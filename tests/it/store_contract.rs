@@ -293,6 +293,24 @@ async fn read_methods_match_hand_computed_numbers(store: &Store) {
         ]
     );
 
+    // The overview's trends: the same days in buckets of two (five days, at most three
+    // points), one series per domain from one query.
+    let trends = store.domain_trends(window, 3).await.unwrap();
+    let org = trends
+        .iter()
+        .find(|(domain, _)| domain == "example.org")
+        .map(|(_, series)| {
+            series
+                .iter()
+                .map(|d| (d.day, d.successful_sessions, d.failed_sessions))
+                .collect::<Vec<_>>()
+        });
+    assert_eq!(
+        org,
+        Some(vec![(day(0), 150, 15), (day(2), 20, 0), (day(4), 0, 0)])
+    );
+    assert!(trends.iter().all(|(_, series)| series.len() == 3));
+
     let by_domain = ReportFilter {
         domain: Some("example.org".into()),
         ..Default::default()

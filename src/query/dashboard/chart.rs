@@ -74,6 +74,16 @@ pub(super) fn build_chart(
     let gap = if slot > 3.0 { slot * 0.2 } else { 0.0 };
     let scale = (bottom - top) / max as f64;
     let f = |v: f64| format!("{v:.2}");
+    // A trend over a long range comes in buckets of several days (see
+    // `Store::domain_trends`); bars and words then name the bucket's first and last day.
+    let step = match days {
+        [a, b, ..] => (b.day - a.day).num_days().max(1),
+        _ => 1,
+    };
+    let span = |d: &DayCounts| match d.day.checked_add_days(chrono::Days::new(step as u64 - 1)) {
+        Some(last) if step > 1 => format!("{} to {last}", d.day),
+        _ => d.day.to_string(),
+    };
     let bars = days
         .iter()
         .enumerate()
@@ -90,7 +100,9 @@ pub(super) fn build_chart(
                 fail_h: f(fail_h),
                 title: format!(
                     "{}: {} successful, {} failed",
-                    d.day, d.successful_sessions, d.failed_sessions
+                    span(d),
+                    d.successful_sessions,
+                    d.failed_sessions
                 ),
             }
         })
@@ -128,11 +140,21 @@ pub(super) fn build_chart(
         .max_by_key(|d| d.failed_sessions);
     let description = match (days.first(), days.last()) {
         (Some(a), Some(b)) => format!(
-            "Sessions per UTC day from {} to {}: {ok_total} successful and {failed_total} failed in total{}.",
+            "Sessions per {} from {} to {}: {ok_total} successful and {failed_total} failed in total{}.",
+            if step > 1 {
+                format!("{step} UTC days")
+            } else {
+                "UTC day".to_owned()
+            },
             a.day,
-            b.day,
+            span(b).rsplit(' ').next().unwrap_or_default(),
             match worst {
-                Some(w) => format!("; most failures on {} ({})", w.day, w.failed_sessions),
+                Some(w) => format!(
+                    "; most failures {} {} ({})",
+                    if step > 1 { "in" } else { "on" },
+                    span(w),
+                    w.failed_sessions
+                ),
                 None => String::new(),
             }
         ),
@@ -148,5 +170,42 @@ pub(super) fn build_chart(
         yticks,
         xticks,
         description,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::NaiveDate;
+
+    fn day(d: u32, ok: i64, failed: i64) -> DayCounts {
+        DayCounts {
+            day: NaiveDate::from_ymd_opt(2024, 10, d).expect("date"),
+            successful_sessions: ok,
+            failed_sessions: failed,
+        }
+    }
+
+    #[test]
+    fn buckets_of_several_days_are_named_by_their_first_and_last_day() {
+        let chart = build_chart(&[day(1, 5, 0), day(4, 3, 2)], Series::Both, 120, 28, false);
+        assert_eq!(
+            chart.bars[1].title,
+            "2024-10-04 to 2024-10-06: 3 successful, 2 failed"
+        );
+        assert!(
+            chart
+                .description
+                .starts_with("Sessions per 3 UTC days from 2024-10-01 to 2024-10-06"),
+            "{}",
+            chart.description
+        );
+        let daily = build_chart(&[day(1, 5, 0), day(2, 3, 2)], Series::Both, 120, 28, false);
+        assert_eq!(daily.bars[1].title, "2024-10-02: 3 successful, 2 failed");
+        assert!(
+            daily
+                .description
+                .contains("most failures on 2024-10-02 (2)")
+        );
     }
 }

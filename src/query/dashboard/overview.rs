@@ -58,7 +58,14 @@ pub(super) async fn overview(
     headers: HeaderMap,
 ) -> Result<Response, PageError> {
     let range = Range::from_params(&p);
-    let domains = state.store.list_domains(range.time_range()).await?;
+    // The list and the trends are independent reads: run them side by side.
+    let (domains, trends) = tokio::join!(
+        state.store.list_domains(range.time_range()),
+        state
+            .store
+            .domain_trends(range.time_range(), SPARKLINE_POINTS)
+    );
+    let domains = domains?;
     let sort = nonempty(&p.sort)
         .filter(|s| SORT_KEYS.iter().any(|(k, _)| k == s))
         .unwrap_or("failed");
@@ -105,12 +112,8 @@ pub(super) async fn overview(
             .then_with(|| a.domain.cmp(&b.domain))
     });
     // Trends of the first rows, from one query over every domain.
-    let mut series: std::collections::HashMap<String, Vec<DayCounts>> = state
-        .store
-        .domain_trends(range.time_range(), SPARKLINE_POINTS)
-        .await?
-        .into_iter()
-        .collect();
+    let mut series: std::collections::HashMap<String, Vec<DayCounts>> =
+        trends?.into_iter().collect();
     for row in rows.iter_mut().take(SPARKLINES) {
         if let Some(days) = series.remove(&row.domain) {
             row.spark = Some(build_chart(&days, Series::Both, 120, 28, false));
