@@ -98,12 +98,17 @@ pub(super) fn build_chart(
                 ok_h: f(ok_h),
                 fail_y: f(bottom - ok_h - fail_h),
                 fail_h: f(fail_h),
-                title: format!(
-                    "{}: {} successful, {} failed",
-                    span(d),
-                    d.successful_sessions,
-                    d.failed_sessions
-                ),
+                // Sparklines (no axes) show no per-bar tooltip; skip the text.
+                title: if axes {
+                    format!(
+                        "{}: {} successful, {} failed",
+                        span(d),
+                        d.successful_sessions,
+                        d.failed_sessions
+                    )
+                } else {
+                    String::new()
+                },
             }
         })
         .collect();
@@ -188,7 +193,7 @@ mod tests {
 
     #[test]
     fn buckets_of_several_days_are_named_by_their_first_and_last_day() {
-        let chart = build_chart(&[day(1, 5, 0), day(4, 3, 2)], Series::Both, 120, 28, false);
+        let chart = build_chart(&[day(1, 5, 0), day(4, 3, 2)], Series::Both, 720, 220, true);
         assert_eq!(
             chart.bars[1].title,
             "2024-10-04 to 2024-10-06: 3 successful, 2 failed"
@@ -200,7 +205,7 @@ mod tests {
             "{}",
             chart.description
         );
-        let daily = build_chart(&[day(1, 5, 0), day(2, 3, 2)], Series::Both, 120, 28, false);
+        let daily = build_chart(&[day(1, 5, 0), day(2, 3, 2)], Series::Both, 720, 220, true);
         assert_eq!(daily.bars[1].title, "2024-10-02: 3 successful, 2 failed");
         assert!(
             daily
