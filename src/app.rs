@@ -8,7 +8,6 @@
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::extract::ConnectInfo;
 use hyper_util::rt::{TokioExecutor, TokioIo};
@@ -27,10 +26,6 @@ use crate::pipeline::{Limits, Pipeline};
 use crate::query;
 use crate::store::{Store, StoreError};
 use crate::tls::{ReloadableCert, TlsError};
-
-/// Time a client has to complete the TLS handshake; a peer that opens a connection and
-/// sends nothing must not hold a connection slot for long.
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
@@ -174,7 +169,10 @@ impl App {
                         connections.clone().acquire_owned().await
                     }
                 };
-                (permit, self.http_listener.accept().await)
+                (
+                    permit,
+                    crate::net::accept(&self.http_listener, "http").await,
+                )
             };
             let (permit, accepted) = tokio::select! {
                 _ = &mut shutdown => break,
@@ -191,16 +189,7 @@ impl App {
                 accepted = accept => accepted,
             };
             let Ok(permit) = permit else { break };
-            let (stream, peer) = match accepted {
-                Ok(accepted) => accepted,
-                Err(e) => {
-                    // Out of file descriptors and similar: back off instead of spinning.
-                    tracing::warn!(error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            };
-            let _ = stream.set_nodelay(true);
+            let (stream, peer) = accepted;
             let router = self.router.clone();
             let service = hyper::service::service_fn(
                 move |mut request: hyper::Request<hyper::body::Incoming>| {
@@ -215,20 +204,11 @@ impl App {
                 let _permit = permit;
                 match acceptor {
                     Some(acceptor) => {
-                        let tls =
-                            match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream))
-                                .await
-                            {
-                                Ok(Ok(tls)) => tls,
-                                Ok(Err(e)) => {
-                                    tracing::debug!(%peer, error = %e, "TLS handshake failed");
-                                    return;
-                                }
-                                Err(_) => {
-                                    tracing::debug!(%peer, "TLS handshake timed out");
-                                    return;
-                                }
-                            };
+                        let Some(tls) =
+                            crate::net::tls_handshake(&acceptor, stream, peer, "http").await
+                        else {
+                            return;
+                        };
                         let conn = builder
                             .serve_connection(TokioIo::new(tls), service)
                             .into_owned();

@@ -33,6 +33,7 @@ pub mod cli;
 pub mod config;
 pub mod decode;
 pub mod intake;
+pub mod net;
 pub mod parse;
 pub mod pipeline;
 pub mod query;

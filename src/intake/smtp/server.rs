@@ -25,9 +25,6 @@ use crate::report::Warning;
 /// Bytes read from the socket at a time: a few TCP segments; the session buffers lines.
 const READ_CHUNK: usize = 16 * 1024;
 
-/// Time a client has to complete the TLS handshake after `220 Ready to start TLS`.
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
-
 /// Everything a connection needs; shared by all connections of the listener.
 pub struct SmtpContext {
     pub session: SessionConfig,
@@ -52,17 +49,9 @@ pub async fn serve(
     let slots = Arc::new(Semaphore::new(context.max_connections.max(1)));
     let mut tasks = tokio::task::JoinSet::new();
     loop {
-        let accepted = tokio::select! {
+        let (stream, peer) = tokio::select! {
             _ = shutdown.changed() => break,
-            accepted = listener.accept() => accepted,
-        };
-        let (stream, peer) = match accepted {
-            Ok(a) => a,
-            Err(e) => {
-                tracing::warn!(error = %e, "SMTP accept failed");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                continue;
-            }
+            accepted = crate::net::accept(&listener, "smtp") => accepted,
         };
         let Ok(permit) = slots.clone().try_acquire_owned() else {
             // Over the connection cap: say so and hang up instead of queueing.
@@ -80,7 +69,6 @@ pub async fn serve(
         let shutdown = shutdown.clone();
         tasks.spawn(async move {
             let _permit = permit;
-            let _ = stream.set_nodelay(true);
             if let Err(e) = connection(stream, peer, &context, shutdown).await {
                 tracing::debug!(%peer, error = %e, "SMTP connection ended with an error");
             }
@@ -126,15 +114,10 @@ async fn connection(
             let Some(acceptor) = &context.tls else {
                 return Ok(());
             };
-            let mut tls =
-                match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
-                    Ok(Ok(tls)) => tls,
-                    Ok(Err(e)) => {
-                        tracing::debug!(%peer, error = %e, "STARTTLS handshake failed");
-                        return Ok(());
-                    }
-                    Err(_) => return Ok(()),
-                };
+            let Some(mut tls) = crate::net::tls_handshake(acceptor, stream, peer, "smtp").await
+            else {
+                return Ok(());
+            };
             let (_, connection) = tls.get_ref();
             let description = format!(
                 "{} {}",
