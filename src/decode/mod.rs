@@ -34,10 +34,10 @@ pub struct DecodeLimits {
 impl Default for DecodeLimits {
     fn default() -> Self {
         DecodeLimits {
-            // DESIGN.md §4: a decompressed report is at most 50 MiB. Real daily reports of
+            // docs/ARCHITECTURE.md, "Limits": a decompressed report is at most 50 MiB. Real daily reports of
             // even the largest senders are a few MiB; this stops gzip/zip bombs.
             max_decompressed_bytes: 50 * 1024 * 1024,
-            // DESIGN.md §4: zip archives hold at most 16 entries. A report zip holds one
+            // docs/ARCHITECTURE.md, "Limits": zip archives hold at most 16 entries. A report zip holds one
             // file; 16 leaves room for odd senders while bounding per-entry overhead.
             max_zip_entries: 16,
             // One message normally carries one report (a few senders batch some domains);

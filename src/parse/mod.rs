@@ -57,7 +57,7 @@ impl Default for ParseLimits {
     }
 }
 
-/// Why a payload was rejected. [`ParseError::code`] gives a stable machine-readable code.
+/// Why a payload was rejected. `pipeline::RejectCode` gives each its stable code.
 #[derive(Debug, thiserror::Error)]
 pub enum ParseError {
     #[error("not JSON: {message} (line {line}, column {column})")]

@@ -10,9 +10,9 @@ pub struct SessionConfig {
     /// Name used in the greeting and the EHLO reply.
     pub hostname: String,
     /// Largest accepted message in bytes (after dot-unstuffing), advertised as `SIZE`.
-    /// 10 MiB (DESIGN §4): TLS-RPT reports are small gzip files; anything this big is abuse.
+    /// 10 MiB (docs/ARCHITECTURE.md, "Limits"): TLS-RPT reports are small gzip files; anything this big is abuse.
     pub max_message_size: usize,
-    /// Longest command line in bytes, CRLF included. 4 KiB (DESIGN §4): RFC 5321 needs only
+    /// Longest command line in bytes, CRLF included. 4 KiB (docs/ARCHITECTURE.md, "Limits"): RFC 5321 needs only
     /// 512, but extension parameters make real lines longer; 4 KiB bounds buffering per peer.
     pub max_line_length: usize,
     /// Recipients per transaction. 100 is the minimum RFC 5321 §4.5.3.1.8 asks servers to
@@ -31,7 +31,7 @@ pub struct SessionConfig {
 }
 
 impl SessionConfig {
-    /// Defaults from DESIGN §4 with the given hostname and accepted recipients.
+    /// Defaults from docs/ARCHITECTURE.md, "Limits", with the given hostname and accepted recipients.
     pub fn new(hostname: impl Into<String>, recipients: RecipientMatcher) -> Self {
         Self {
             hostname: hostname.into(),
