@@ -355,33 +355,30 @@ async fn write_rollup(
         b.push_bind(domain.to_string()).push_bind(org.to_string());
     })
     .await?;
-    let sessions: Vec<_> = rollup.sessions.iter().collect();
+    let policy_types: Vec<_> = rollup.policy_types.iter().collect();
     upsert(
         tx,
-        &rollup::SESSIONS,
-        &sessions,
-        |mut b, ((domain, start, kind, policy), s)| {
+        &rollup::POLICY_TYPES,
+        &policy_types,
+        |mut b, ((domain, start, kind), s)| {
             b.push_bind(domain.to_string())
                 .push_bind(*start)
                 .push_bind(kind.to_string())
-                .push_bind(policy.clone())
                 .push_bind(s.reports)
                 .push_bind(s.successful)
                 .push_bind(s.failed);
         },
     )
     .await?;
-    let failures: Vec<_> = rollup.failures.iter().collect();
+    let result_types: Vec<_> = rollup.result_types.iter().collect();
     upsert(
         tx,
-        &rollup::FAILURES,
-        &failures,
-        |mut b, ((domain, start, result_type, mx, ip), failed)| {
+        &rollup::RESULT_TYPES,
+        &result_types,
+        |mut b, ((domain, start, result_type), failed)| {
             b.push_bind(domain.to_string())
                 .push_bind(*start)
                 .push_bind(result_type.to_string())
-                .push_bind(mx.to_string())
-                .push_bind(ip.to_string())
                 .push_bind(**failed);
         },
     )

@@ -45,26 +45,32 @@ pub(super) const TIMESERIES: &str = "SELECT (start_at - ((start_at % 86400) + 86
     FROM rollup_domains WHERE policy_domain = $1 AND start_at >= $2 AND start_at < $3 \
     GROUP BY 1 ORDER BY 1";
 
-/// Failed sessions of a domain by one failure-detail column ('' = not reported). Three
-/// small grouped scans of the domain's range are cheaper than one materialized union.
-macro_rules! failures_by {
+/// Failed sessions of a domain by result type, from the rollup.
+pub(super) const FAILURES_BY_RESULT_TYPE: &str = "SELECT result_type AS key, \
+    CAST(SUM(failed) AS BIGINT) AS failed FROM rollup_result_types \
+    WHERE policy_domain = $1 AND start_at >= $2 AND start_at < $3 GROUP BY 1";
+
+/// Failed sessions of a domain by one failure-detail column ('' = not reported): the
+/// policies' (domain, start) index gives the policy ids, each policy's details are found
+/// by their key.
+macro_rules! failures_by_detail {
     ($column:literal) => {
         concat!(
-            "SELECT ",
+            "SELECT COALESCE(fd.",
             $column,
-            " AS key, CAST(SUM(failed) AS BIGINT) AS failed FROM rollup_failures \
-             WHERE policy_domain = $1 AND start_at >= $2 AND start_at < $3 GROUP BY 1"
+            ", '') AS key, CAST(SUM(fd.failed_session_count) AS BIGINT) AS failed \
+             FROM policies p JOIN failure_details fd ON fd.policy_row = p.id \
+             WHERE p.policy_domain = $1 AND p.start_at >= $2 AND p.start_at < $3 GROUP BY 1"
         )
     };
 }
-pub(super) const FAILURES_BY_RESULT_TYPE: &str = failures_by!("result_type");
-pub(super) const FAILURES_BY_RECEIVING_MX: &str = failures_by!("receiving_mx_hostname");
-pub(super) const FAILURES_BY_SENDING_IP: &str = failures_by!("sending_mta_ip");
+pub(super) const FAILURES_BY_RECEIVING_MX: &str = failures_by_detail!("receiving_mx_hostname");
+pub(super) const FAILURES_BY_SENDING_IP: &str = failures_by_detail!("sending_mta_ip");
 
 /// First and last report start of each result type with failed sessions.
 pub(super) const FAILURES_SEEN: &str = "SELECT result_type, MIN(start_at) AS first_start, \
     MAX(start_at) AS last_start \
-    FROM rollup_failures WHERE policy_domain = $1 AND start_at >= $2 AND start_at < $3 AND failed > 0 \
+    FROM rollup_result_types WHERE policy_domain = $1 AND start_at >= $2 AND start_at < $3 AND failed > 0 \
     GROUP BY result_type ORDER BY result_type";
 
 pub(super) const BY_ORGANIZATION: &str = "SELECT organization_name AS key, \
@@ -73,19 +79,18 @@ pub(super) const BY_ORGANIZATION: &str = "SELECT organization_name AS key, \
     FROM rollup_organizations WHERE policy_domain = $1 AND start_at >= $2 AND start_at < $3 \
     GROUP BY organization_name ORDER BY 4 DESC, 3 DESC, 1";
 
-/// By policy type: a report with two policies of one type counts once per distinct
-/// policy text, which real reports do not send.
 pub(super) const BY_POLICY_TYPE: &str = "SELECT policy_type AS key, \
     CAST(SUM(reports) AS BIGINT) AS reports, CAST(SUM(successful) AS BIGINT) AS successful, \
     CAST(SUM(failed) AS BIGINT) AS failed \
-    FROM rollup_sessions WHERE policy_domain = $1 AND start_at >= $2 AND start_at < $3 \
+    FROM rollup_policy_types WHERE policy_domain = $1 AND start_at >= $2 AND start_at < $3 \
     GROUP BY policy_type ORDER BY 4 DESC, 3 DESC, 1";
 
 /// Each distinct policy (type and text) of a domain: first and last report start, and
-/// how many reports carried it.
+/// how many reports carried it, from the policies of the range.
 pub(super) const POLICIES_SEEN: &str = "SELECT policy_type, policy_string, \
-    MIN(start_at) AS first_start, MAX(start_at) AS last_start, CAST(SUM(reports) AS BIGINT) AS reports \
-    FROM rollup_sessions WHERE policy_domain = $1 AND start_at >= $2 AND start_at < $3 \
+    MIN(start_at) AS first_start, MAX(start_at) AS last_start, \
+    COUNT(DISTINCT report_row) AS reports \
+    FROM policies WHERE policy_domain = $1 AND start_at >= $2 AND start_at < $3 \
     GROUP BY policy_type, policy_string ORDER BY 4 DESC, 1, 2";
 
 /// Reports newest first, optionally of one organization. `$4` and `$5` are the cursor

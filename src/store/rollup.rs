@@ -9,17 +9,16 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::insert::to_json;
 use crate::report::{PolicyResult, Report};
 
 /// `rollup_domains` key: (domain, start).
 pub(super) type DomainKey<'a> = (&'a str, i64);
 /// `rollup_organizations` key: (domain, organization, start).
 pub(super) type OrganizationKey<'a> = (&'a str, &'a str, i64);
-/// `rollup_sessions` key: (domain, start, policy type, policy string JSON).
-pub(super) type SessionKey<'a> = (&'a str, i64, &'a str, String);
-/// `rollup_failures` key: (domain, start, result type, receiving MX, sending IP).
-pub(super) type FailureKey<'a> = (&'a str, i64, &'a str, &'a str, &'a str);
+/// `rollup_policy_types` key: (domain, start, policy type).
+pub(super) type PolicyTypeKey<'a> = (&'a str, i64, &'a str);
+/// `rollup_result_types` key: (domain, start, result type).
+pub(super) type ResultTypeKey<'a> = (&'a str, i64, &'a str);
 
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub(super) struct Sessions {
@@ -43,8 +42,8 @@ pub(super) struct Rollup<'a> {
     pub organizations: BTreeMap<OrganizationKey<'a>, Sessions>,
     /// (domain, organization) pairs for `domain_organizations`.
     pub pairs: BTreeSet<(&'a str, &'a str)>,
-    pub sessions: BTreeMap<SessionKey<'a>, Sessions>,
-    pub failures: BTreeMap<FailureKey<'a>, i64>,
+    pub policy_types: BTreeMap<PolicyTypeKey<'a>, Sessions>,
+    pub result_types: BTreeMap<ResultTypeKey<'a>, i64>,
 }
 
 impl<'a> Rollup<'a> {
@@ -54,16 +53,13 @@ impl<'a> Rollup<'a> {
         let org = report.organization_name.as_str();
         for (i, p) in report.policies.iter().enumerate() {
             let domain = p.policy_domain.as_deref().unwrap_or("");
-            let policy_string = to_json(&p.policy_string);
             let earlier = &report.policies[..i];
             let same_domain = |o: &PolicyResult| o.policy_domain.as_deref().unwrap_or("") == domain;
-            // A report counts once per domain, and once per policy of the domain.
+            // A report counts once per domain, and once per policy type of the domain.
             let first_of_domain = !earlier.iter().any(same_domain);
-            let first_of_policy = !earlier.iter().any(|o| {
-                same_domain(o)
-                    && o.policy_type == p.policy_type
-                    && o.policy_string == p.policy_string
-            });
+            let first_of_type = !earlier
+                .iter()
+                .any(|o| same_domain(o) && o.policy_type == p.policy_type);
             self.domains
                 .entry((domain, start))
                 .or_default()
@@ -73,19 +69,15 @@ impl<'a> Rollup<'a> {
                 .or_default()
                 .add(first_of_domain, p);
             self.pairs.insert((domain, org));
-            self.sessions
-                .entry((domain, start, p.policy_type.as_str(), policy_string))
+            self.policy_types
+                .entry((domain, start, p.policy_type.as_str()))
                 .or_default()
-                .add(first_of_policy, p);
+                .add(first_of_type, p);
             for fd in &p.failure_details {
-                let key = (
-                    domain,
-                    start,
-                    fd.result_type.as_str(),
-                    fd.receiving_mx_hostname.as_deref().unwrap_or(""),
-                    fd.sending_mta_ip.as_deref().unwrap_or(""),
-                );
-                let f = self.failures.entry(key).or_default();
+                let f = self
+                    .result_types
+                    .entry((domain, start, fd.result_type.as_str()))
+                    .or_default();
                 *f = f.saturating_add(fd.failed_session_count);
             }
         }
@@ -124,22 +116,21 @@ pub(super) const PAIRS: Upsert = Upsert {
     on_conflict: " ON CONFLICT (policy_domain, organization_name) DO NOTHING",
 };
 
-pub(super) const SESSIONS: Upsert = Upsert {
-    insert: "INSERT INTO rollup_sessions \
-        (policy_domain, start_at, policy_type, policy_string, reports, successful, failed) ",
-    columns: 7,
-    on_conflict: " ON CONFLICT (policy_domain, start_at, policy_type, policy_string) DO UPDATE SET \
-        reports = rollup_sessions.reports + excluded.reports, \
-        successful = rollup_sessions.successful + excluded.successful, \
-        failed = rollup_sessions.failed + excluded.failed",
+pub(super) const POLICY_TYPES: Upsert = Upsert {
+    insert: "INSERT INTO rollup_policy_types \
+        (policy_domain, start_at, policy_type, reports, successful, failed) ",
+    columns: 6,
+    on_conflict: " ON CONFLICT (policy_domain, start_at, policy_type) DO UPDATE SET \
+        reports = rollup_policy_types.reports + excluded.reports, \
+        successful = rollup_policy_types.successful + excluded.successful, \
+        failed = rollup_policy_types.failed + excluded.failed",
 };
 
-pub(super) const FAILURES: Upsert = Upsert {
-    insert: "INSERT INTO rollup_failures \
-        (policy_domain, start_at, result_type, receiving_mx_hostname, sending_mta_ip, failed) ",
-    columns: 6,
-    on_conflict: " ON CONFLICT (policy_domain, start_at, result_type, receiving_mx_hostname, sending_mta_ip) \
-        DO UPDATE SET failed = rollup_failures.failed + excluded.failed",
+pub(super) const RESULT_TYPES: Upsert = Upsert {
+    insert: "INSERT INTO rollup_result_types (policy_domain, start_at, result_type, failed) ",
+    columns: 4,
+    on_conflict: " ON CONFLICT (policy_domain, start_at, result_type) \
+        DO UPDATE SET failed = rollup_result_types.failed + excluded.failed",
 };
 
 #[cfg(test)]
@@ -173,7 +164,7 @@ mod tests {
     }
 
     #[test]
-    fn a_report_counts_once_per_domain_and_once_per_policy() {
+    fn a_report_counts_once_per_domain_and_once_per_policy_type() {
         let report = Report {
             organization_name: "Org".into(),
             report_id: "r".into(),
@@ -202,13 +193,15 @@ mod tests {
         assert_eq!(rollup.organizations[&("a.example", "Org", 86_400)], a);
         assert_eq!(rollup.domains[&("b.example", 86_400)].reports, 1);
         assert_eq!(rollup.pairs.len(), 2);
-        // Two sts policies with the same text: one report, both policies' sessions.
-        let sts = rollup.sessions[&("a.example", 86_400, "sts", "[]".to_owned())];
+        // Two sts policies: one report, both policies' sessions.
+        let sts = rollup.policy_types[&("a.example", 86_400, "sts")];
         assert_eq!((sts.reports, sts.successful, sts.failed), (1, 15, 3));
-        let tlsa = rollup.sessions[&("a.example", 86_400, "tlsa", "[]".to_owned())];
-        assert_eq!(tlsa.reports, 1);
         assert_eq!(
-            rollup.failures[&("a.example", 86_400, "certificate-expired", "mx", "")],
+            rollup.policy_types[&("a.example", 86_400, "tlsa")].reports,
+            1
+        );
+        assert_eq!(
+            rollup.result_types[&("a.example", 86_400, "certificate-expired")],
             3
         );
     }
