@@ -355,34 +355,6 @@ async fn write_rollup(
         b.push_bind(domain.to_string()).push_bind(org.to_string());
     })
     .await?;
-    let policy_types: Vec<_> = rollup.policy_types.iter().collect();
-    upsert(
-        tx,
-        &rollup::POLICY_TYPES,
-        &policy_types,
-        |mut b, ((domain, start, kind), s)| {
-            b.push_bind(domain.to_string())
-                .push_bind(*start)
-                .push_bind(kind.to_string())
-                .push_bind(s.reports)
-                .push_bind(s.successful)
-                .push_bind(s.failed);
-        },
-    )
-    .await?;
-    let result_types: Vec<_> = rollup.result_types.iter().collect();
-    upsert(
-        tx,
-        &rollup::RESULT_TYPES,
-        &result_types,
-        |mut b, ((domain, start, result_type), failed)| {
-            b.push_bind(domain.to_string())
-                .push_bind(*start)
-                .push_bind(result_type.to_string())
-                .push_bind(**failed);
-        },
-    )
-    .await?;
     Ok(())
 }
 

@@ -45,33 +45,27 @@ pub(super) const TIMESERIES: &str = "SELECT (start_at - ((start_at % 86400) + 86
     FROM rollup_domains WHERE policy_domain = $1 AND start_at >= $2 AND start_at < $3 \
     GROUP BY 1 ORDER BY 1";
 
-/// Failed sessions of a domain by result type, from the rollup.
-pub(super) const FAILURES_BY_RESULT_TYPE: &str = "SELECT result_type AS key, \
-    CAST(SUM(failed) AS BIGINT) AS failed FROM rollup_result_types \
-    WHERE policy_domain = $1 AND start_at >= $2 AND start_at < $3 GROUP BY 1";
-
-/// Failed sessions of a domain by one failure-detail column ('' = not reported): the
-/// policies' (domain, start) index gives the policy ids, each policy's details are found
-/// by their key.
-macro_rules! failures_by_detail {
-    ($column:literal) => {
-        concat!(
-            "SELECT COALESCE(fd.",
-            $column,
-            ", '') AS key, CAST(SUM(fd.failed_session_count) AS BIGINT) AS failed \
-             FROM policies p JOIN failure_details fd ON fd.policy_row = p.id \
-             WHERE p.policy_domain = $1 AND p.start_at >= $2 AND p.start_at < $3 GROUP BY 1"
-        )
-    };
-}
-pub(super) const FAILURES_BY_RECEIVING_MX: &str = failures_by_detail!("receiving_mx_hostname");
-pub(super) const FAILURES_BY_SENDING_IP: &str = failures_by_detail!("sending_mta_ip");
-
-/// First and last report start of each result type with failed sessions.
-pub(super) const FAILURES_SEEN: &str = "SELECT result_type, MIN(start_at) AS first_start, \
-    MAX(start_at) AS last_start \
-    FROM rollup_result_types WHERE policy_domain = $1 AND start_at >= $2 AND start_at < $3 AND failed > 0 \
-    GROUP BY result_type ORDER BY result_type";
+/// The three failure breakdowns of a domain in a range, as `(breakdown, key, failed
+/// sessions, first start, last start)` rows: 0 by result type (with the first and last
+/// report start that had failed sessions of the type), 1 by receiving MX, 2 by sending IP.
+/// The policies' covering index gives the policy ids, each policy's details are found by
+/// their key (policy_row, position); that join runs once, materialized, and the three
+/// groupings read its result.
+pub(super) const DOMAIN_FAILURES: &str = "WITH f AS MATERIALIZED ( \
+        SELECT fd.result_type, fd.receiving_mx_hostname, fd.sending_mta_ip, \
+               fd.failed_session_count, p.start_at \
+        FROM policies p JOIN failure_details fd ON fd.policy_row = p.id \
+        WHERE p.policy_domain = $1 AND p.start_at >= $2 AND p.start_at < $3) \
+    SELECT 0 AS breakdown, result_type AS key, CAST(SUM(failed_session_count) AS BIGINT) AS failed, \
+        MIN(CASE WHEN failed_session_count > 0 THEN start_at END) AS first_start, \
+        MAX(CASE WHEN failed_session_count > 0 THEN start_at END) AS last_start \
+        FROM f GROUP BY result_type \
+    UNION ALL \
+    SELECT 1, receiving_mx_hostname, CAST(SUM(failed_session_count) AS BIGINT), NULL, NULL \
+        FROM f GROUP BY receiving_mx_hostname \
+    UNION ALL \
+    SELECT 2, sending_mta_ip, CAST(SUM(failed_session_count) AS BIGINT), NULL, NULL \
+        FROM f GROUP BY sending_mta_ip";
 
 pub(super) const BY_ORGANIZATION: &str = "SELECT organization_name AS key, \
     CAST(SUM(reports) AS BIGINT) AS reports, CAST(SUM(successful) AS BIGINT) AS successful, \
@@ -79,10 +73,12 @@ pub(super) const BY_ORGANIZATION: &str = "SELECT organization_name AS key, \
     FROM rollup_organizations WHERE policy_domain = $1 AND start_at >= $2 AND start_at < $3 \
     GROUP BY organization_name ORDER BY 4 DESC, 3 DESC, 1";
 
+/// From the policies' covering index (policy_domain, start_at, report_row,
+/// organization_name, policy_type, total_successful, total_failed).
 pub(super) const BY_POLICY_TYPE: &str = "SELECT policy_type AS key, \
-    CAST(SUM(reports) AS BIGINT) AS reports, CAST(SUM(successful) AS BIGINT) AS successful, \
-    CAST(SUM(failed) AS BIGINT) AS failed \
-    FROM rollup_policy_types WHERE policy_domain = $1 AND start_at >= $2 AND start_at < $3 \
+    COUNT(DISTINCT report_row) AS reports, CAST(SUM(total_successful) AS BIGINT) AS successful, \
+    CAST(SUM(total_failed) AS BIGINT) AS failed \
+    FROM policies WHERE policy_domain = $1 AND start_at >= $2 AND start_at < $3 \
     GROUP BY policy_type ORDER BY 4 DESC, 3 DESC, 1";
 
 /// Each distinct policy (type and text) of a domain: first and last report start, and
@@ -185,17 +181,14 @@ pub(super) struct DayRow {
     pub failed: i64,
 }
 
+/// A row of [`DOMAIN_FAILURES`].
 #[derive(Debug, sqlx::FromRow)]
 pub(super) struct FailureRow {
-    pub key: String,
+    pub breakdown: i32,
+    pub key: Option<String>,
     pub failed: i64,
-}
-
-#[derive(Debug, sqlx::FromRow)]
-pub(super) struct FailureSeenRow {
-    pub result_type: String,
-    pub first_start: i64,
-    pub last_start: i64,
+    pub first_start: Option<i64>,
+    pub last_start: Option<i64>,
 }
 
 #[derive(Debug, sqlx::FromRow)]
@@ -373,17 +366,13 @@ macro_rules! define_queries {
                 .await?)
         }
 
-        /// Failures by result type, receiving MX and sending IP.
+        /// Failures by result type, receiving MX and sending IP, in one statement.
         pub(super) async fn domain_failures(
             pool: &$pool,
             domain: &str,
             range: TimeRange,
-        ) -> Result<[Vec<q::FailureRow>; 3], StoreError> {
-            Ok([
-                of_domain(pool, q::FAILURES_BY_RESULT_TYPE, domain, range).await?,
-                of_domain(pool, q::FAILURES_BY_RECEIVING_MX, domain, range).await?,
-                of_domain(pool, q::FAILURES_BY_SENDING_IP, domain, range).await?,
-            ])
+        ) -> Result<Vec<q::FailureRow>, StoreError> {
+            of_domain(pool, q::DOMAIN_FAILURES, domain, range).await
         }
 
         /// Sessions by organization and by policy type.
@@ -412,14 +401,6 @@ macro_rules! define_queries {
             range: TimeRange,
         ) -> Result<Vec<q::PolicySeenRow>, StoreError> {
             of_domain(pool, q::POLICIES_SEEN, domain, range).await
-        }
-
-        pub(super) async fn failures_seen(
-            pool: &$pool,
-            domain: &str,
-            range: TimeRange,
-        ) -> Result<Vec<q::FailureSeenRow>, StoreError> {
-            of_domain(pool, q::FAILURES_SEEN, domain, range).await
         }
 
         /// A page of reports and the policy domains of each.

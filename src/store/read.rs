@@ -211,17 +211,49 @@ impl Store {
             .collect()
     }
 
-    /// Totals and breakdowns of one domain: six queries whatever the number of reports.
+    /// Totals and breakdowns of one domain: four queries whatever the number of reports.
     pub async fn domain_summary(
         &self,
         domain: &str,
         range: TimeRange,
     ) -> Result<DomainSummary, StoreError> {
+        Ok(self.domain_summary_and_failure_days(domain, range).await?.0)
+    }
+
+    /// [`domain_summary`](Self::domain_summary), and for each result type with failed
+    /// sessions the first and last report start that carried it (the domain page shows
+    /// both; one pass over the domain's failure details gives both).
+    pub async fn domain_summary_and_failure_days(
+        &self,
+        domain: &str,
+        range: TimeRange,
+    ) -> Result<(DomainSummary, Vec<FailureSeen>), StoreError> {
         let domain = normalize_domain(domain);
         let totals = on_backend!(self, domain_totals(&domain, range))?;
-        let [by_type, by_mx, by_ip] = on_backend!(self, domain_failures(&domain, range))?;
+        let failures = on_backend!(self, domain_failures(&domain, range))?;
         let (by_organization, by_policy_type) = on_backend!(self, domain_sessions(&domain, range))?;
-        Ok(DomainSummary {
+        let mut breakdowns: [Vec<q::FailureRow>; 3] = Default::default();
+        let mut seen = Vec::new();
+        for row in failures {
+            if let (0, Some(result_type), Some(first), Some(last)) =
+                (row.breakdown, &row.key, row.first_start, row.last_start)
+            {
+                seen.push(FailureSeen {
+                    result_type: result_type.clone(),
+                    first_start: timestamp(first)?,
+                    last_start: timestamp(last)?,
+                });
+            }
+            if let Some(list) = usize::try_from(row.breakdown)
+                .ok()
+                .and_then(|i| breakdowns.get_mut(i))
+            {
+                list.push(row);
+            }
+        }
+        seen.sort_by(|a, b| a.result_type.cmp(&b.result_type));
+        let [by_type, by_mx, by_ip] = breakdowns;
+        let summary = DomainSummary {
             reports: totals.reports,
             successful_sessions: totals.successful,
             failed_sessions: totals.failed,
@@ -232,7 +264,8 @@ impl Store {
             by_organization: session_counts(by_organization),
             by_policy_type: session_counts(by_policy_type),
             domain,
-        })
+        };
+        Ok((summary, seen))
     }
 
     /// Sessions per UTC day of report start, every day of `range` present (zeros for days
@@ -303,26 +336,6 @@ impl Store {
                     first_start: timestamp(r.first_start)?,
                     last_start: timestamp(r.last_start)?,
                     reports: r.reports,
-                })
-            })
-            .collect()
-    }
-
-    /// Per result type with failed sessions for `domain` in `range`: the first and last
-    /// report start that carried it.
-    pub async fn failures_seen(
-        &self,
-        domain: &str,
-        range: TimeRange,
-    ) -> Result<Vec<FailureSeen>, StoreError> {
-        let domain = normalize_domain(domain);
-        let rows = on_backend!(self, failures_seen(&domain, range))?;
-        rows.into_iter()
-            .map(|r| {
-                Ok(FailureSeen {
-                    result_type: r.result_type,
-                    first_start: timestamp(r.first_start)?,
-                    last_start: timestamp(r.last_start)?,
                 })
             })
             .collect()
@@ -610,12 +623,12 @@ fn rejection(row: q::RejectionRow) -> Result<Rejection, StoreError> {
 }
 
 /// A failure breakdown ordered by failed sessions, most first, then by key (a missing
-/// key, kept as '' by the rollups, sorting first).
+/// key sorting as the empty string).
 fn failure_counts(rows: Vec<q::FailureRow>) -> Vec<FailureCount> {
     let mut list: Vec<FailureCount> = rows
         .into_iter()
         .map(|r| FailureCount {
-            key: (!r.key.is_empty()).then_some(r.key),
+            key: r.key,
             failed_sessions: r.failed,
         })
         .collect();

@@ -1,7 +1,8 @@
 //! The rollups a batch adds to, computed from the reports it stored.
 //!
 //! In: the reports of a write batch that were stored (not duplicates). Out: one delta per
-//! row of the rollup tables of migration 0004, summed over the batch, in key order. Both
+//! row of the rollup tables of migration 0004 (per domain, per domain and organization,
+//! and the domain-organization pairs), summed over the batch, in key order. Both
 //! backends upsert these in the transaction that inserts the reports, so the rollups
 //! always count exactly the stored reports; the key order makes concurrent PostgreSQL
 //! writers lock rollup rows in the same order, so they wait for each other instead of
@@ -15,10 +16,6 @@ use crate::report::{PolicyResult, Report};
 pub(super) type DomainKey<'a> = (&'a str, i64);
 /// `rollup_organizations` key: (domain, organization, start).
 pub(super) type OrganizationKey<'a> = (&'a str, &'a str, i64);
-/// `rollup_policy_types` key: (domain, start, policy type).
-pub(super) type PolicyTypeKey<'a> = (&'a str, i64, &'a str);
-/// `rollup_result_types` key: (domain, start, result type).
-pub(super) type ResultTypeKey<'a> = (&'a str, i64, &'a str);
 
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub(super) struct Sessions {
@@ -42,8 +39,6 @@ pub(super) struct Rollup<'a> {
     pub organizations: BTreeMap<OrganizationKey<'a>, Sessions>,
     /// (domain, organization) pairs for `domain_organizations`.
     pub pairs: BTreeSet<(&'a str, &'a str)>,
-    pub policy_types: BTreeMap<PolicyTypeKey<'a>, Sessions>,
-    pub result_types: BTreeMap<ResultTypeKey<'a>, i64>,
 }
 
 impl<'a> Rollup<'a> {
@@ -55,11 +50,8 @@ impl<'a> Rollup<'a> {
             let domain = p.policy_domain.as_deref().unwrap_or("");
             let earlier = &report.policies[..i];
             let same_domain = |o: &PolicyResult| o.policy_domain.as_deref().unwrap_or("") == domain;
-            // A report counts once per domain, and once per policy type of the domain.
+            // A report counts once per domain.
             let first_of_domain = !earlier.iter().any(same_domain);
-            let first_of_type = !earlier
-                .iter()
-                .any(|o| same_domain(o) && o.policy_type == p.policy_type);
             self.domains
                 .entry((domain, start))
                 .or_default()
@@ -69,17 +61,6 @@ impl<'a> Rollup<'a> {
                 .or_default()
                 .add(first_of_domain, p);
             self.pairs.insert((domain, org));
-            self.policy_types
-                .entry((domain, start, p.policy_type.as_str()))
-                .or_default()
-                .add(first_of_type, p);
-            for fd in &p.failure_details {
-                let f = self
-                    .result_types
-                    .entry((domain, start, fd.result_type.as_str()))
-                    .or_default();
-                *f = f.saturating_add(fd.failed_session_count);
-            }
         }
     }
 }
@@ -116,23 +97,6 @@ pub(super) const PAIRS: Upsert = Upsert {
     on_conflict: " ON CONFLICT (policy_domain, organization_name) DO NOTHING",
 };
 
-pub(super) const POLICY_TYPES: Upsert = Upsert {
-    insert: "INSERT INTO rollup_policy_types \
-        (policy_domain, start_at, policy_type, reports, successful, failed) ",
-    columns: 6,
-    on_conflict: " ON CONFLICT (policy_domain, start_at, policy_type) DO UPDATE SET \
-        reports = rollup_policy_types.reports + excluded.reports, \
-        successful = rollup_policy_types.successful + excluded.successful, \
-        failed = rollup_policy_types.failed + excluded.failed",
-};
-
-pub(super) const RESULT_TYPES: Upsert = Upsert {
-    insert: "INSERT INTO rollup_result_types (policy_domain, start_at, result_type, failed) ",
-    columns: 4,
-    on_conflict: " ON CONFLICT (policy_domain, start_at, result_type) \
-        DO UPDATE SET failed = rollup_result_types.failed + excluded.failed",
-};
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -164,7 +128,7 @@ mod tests {
     }
 
     #[test]
-    fn a_report_counts_once_per_domain_and_once_per_policy_type() {
+    fn a_report_counts_once_per_domain() {
         let report = Report {
             organization_name: "Org".into(),
             report_id: "r".into(),
@@ -193,16 +157,5 @@ mod tests {
         assert_eq!(rollup.organizations[&("a.example", "Org", 86_400)], a);
         assert_eq!(rollup.domains[&("b.example", 86_400)].reports, 1);
         assert_eq!(rollup.pairs.len(), 2);
-        // Two sts policies: one report, both policies' sessions.
-        let sts = rollup.policy_types[&("a.example", 86_400, "sts")];
-        assert_eq!((sts.reports, sts.successful, sts.failed), (1, 15, 3));
-        assert_eq!(
-            rollup.policy_types[&("a.example", 86_400, "tlsa")].reports,
-            1
-        );
-        assert_eq!(
-            rollup.result_types[&("a.example", 86_400, "certificate-expired")],
-            3
-        );
     }
 }

@@ -133,21 +133,6 @@ fn write_rollup(tx: &rusqlite::Transaction<'_>, rollup: &Rollup<'_>) -> Result<(
     for (domain, org) in &rollup.pairs {
         statement.execute(params![domain, org])?;
     }
-    let mut statement = upsert(&rollup::POLICY_TYPES)?;
-    for ((domain, start, kind), s) in &rollup.policy_types {
-        statement.execute(params![
-            domain,
-            start,
-            kind,
-            s.reports,
-            s.successful,
-            s.failed
-        ])?;
-    }
-    let mut statement = upsert(&rollup::RESULT_TYPES)?;
-    for ((domain, start, result_type), failed) in &rollup.result_types {
-        statement.execute(params![domain, start, result_type, failed])?;
-    }
     Ok(())
 }
 

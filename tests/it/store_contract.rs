@@ -125,6 +125,22 @@ async fn dedup_across_json_gzip_and_email(store: &Store) {
         ),
         (1, 10, 2)
     );
+    // The rollups count the report once too.
+    assert_eq!(summary.by_organization, vec![sc("dup.example", 1, 10, 2)]);
+    let domains = store.list_domains(TimeRange::all()).await.unwrap();
+    let listed: Vec<_> = domains
+        .iter()
+        .map(|d| {
+            (
+                d.domain.as_str(),
+                d.reports,
+                d.successful_sessions,
+                d.failed_sessions,
+                d.organizations,
+            )
+        })
+        .collect();
+    assert_eq!(listed, vec![("example.com", 1, 10, 2, 1)]);
 }
 
 async fn raw_bytes_come_back_byte_for_byte(store: &Store) {

@@ -140,16 +140,17 @@ pub(super) async fn domain_page(
 ) -> Result<Response, PageError> {
     let domain = crate::store::normalize_domain(&domain);
     let range = Range::from_params(&p);
-    let summary: DomainSummary = state
-        .store
-        .domain_summary(&domain, range.time_range())
-        .await?;
-    let days = state.store.timeseries(&domain, range.time_range()).await?;
-    let policies = policies_seen(&state.store, &domain, &range).await?;
-    let failures_seen: BTreeMap<String, (NaiveDate, NaiveDate)> = state
-        .store
-        .failures_seen(&domain, range.time_range())
-        .await?
+    // Three independent reads, side by side.
+    let (summary, days, policies) = tokio::join!(
+        state
+            .store
+            .domain_summary_and_failure_days(&domain, range.time_range()),
+        state.store.timeseries(&domain, range.time_range()),
+        policies_seen(&state.store, &domain, &range),
+    );
+    let (summary, failure_days): (DomainSummary, _) = summary?;
+    let (days, policies) = (days?, policies?);
+    let failures_seen: BTreeMap<String, (NaiveDate, NaiveDate)> = failure_days
         .into_iter()
         .map(|f| {
             (
