@@ -56,3 +56,9 @@ GROUP BY policy_domain, organization_name, start_at;
 
 INSERT INTO domain_organizations
 SELECT DISTINCT policy_domain, organization_name FROM policies;
+
+-- The domain's breakdowns join its policies to their failure details by policy id, which
+-- SQLite's index carries as the row id; migrations/postgres names it in the same index.
+DROP INDEX policies_domain_cover;
+CREATE INDEX policies_domain_cover ON policies
+    (policy_domain, start_at, report_row, organization_name, policy_type, total_successful, total_failed);
