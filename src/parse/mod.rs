@@ -13,6 +13,7 @@
 //! `serde_json::Value`, map it onto the lenient [`wire`] shapes, and let [`validate`]
 //! turn those into the domain types.
 
+mod policy;
 mod validate;
 mod wire;
 
