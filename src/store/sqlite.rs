@@ -45,7 +45,9 @@ const WAL_AUTOCHECKPOINT_PAGES: i64 = 25_000;
 /// Readers map up to this much of the database file instead of copying each page they
 /// read with a system call: the domain summary's join looks up thousands of failure
 /// details by key, scattered over the file. The mapping is address space, not memory of
-/// ours: the pages are the kernel's file cache, shared by every connection.
+/// ours: the pages are the kernel's file cache, shared by every connection (RSS counts
+/// the ones touched). The price: a disk error under a mapped read ends the process
+/// (SIGBUS) instead of failing that query. The writer does not map the file.
 const READER_MMAP_BYTES: i64 = 1 << 30;
 
 pub(super) async fn connect(url: &str) -> Result<SqlitePool, StoreError> {
