@@ -8,7 +8,7 @@
 //! writers lock rollup rows in the same order, so they wait for each other instead of
 //! deadlocking.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use crate::report::{PolicyResult, Report};
 
@@ -46,12 +46,12 @@ impl<'a> Rollup<'a> {
     pub(super) fn add(&mut self, report: &'a Report) {
         let start = report.start.timestamp();
         let org = report.organization_name.as_str();
-        for (i, p) in report.policies.iter().enumerate() {
+        // A report counts once per domain. A set, not a look back over the earlier
+        // policies: a report may carry 10,000 policies, and this runs on the one writer.
+        let mut counted: HashSet<&str> = HashSet::new();
+        for p in &report.policies {
             let domain = p.policy_domain.as_deref().unwrap_or("");
-            let earlier = &report.policies[..i];
-            let same_domain = |o: &PolicyResult| o.policy_domain.as_deref().unwrap_or("") == domain;
-            // A report counts once per domain.
-            let first_of_domain = !earlier.iter().any(same_domain);
+            let first_of_domain = counted.insert(domain);
             self.domains
                 .entry((domain, start))
                 .or_default()
