@@ -307,13 +307,8 @@ impl Store {
             {
                 out.push((row.policy_domain.clone(), buckets.empty_series()));
             }
-            if let Some(slot) = out.last_mut().and_then(|(_, series)| {
-                usize::try_from(row.bucket)
-                    .ok()
-                    .and_then(|i| series.get_mut(i))
-            }) {
-                slot.successful_sessions += row.successful;
-                slot.failed_sessions += row.failed;
+            if let Some((_, series)) = out.last_mut() {
+                Buckets::add(series, row.bucket, row.successful, row.failed);
             }
         }
         Ok(out)
@@ -458,6 +453,14 @@ impl Buckets {
             })
             .collect()
     }
+
+    /// Adds counts to bucket `index` of `series`; an index outside it is ignored.
+    fn add(series: &mut [DayCounts], index: i64, successful: i64, failed: i64) {
+        if let Some(slot) = usize::try_from(index).ok().and_then(|i| series.get_mut(i)) {
+            slot.successful_sessions += successful;
+            slot.failed_sessions += failed;
+        }
+    }
 }
 
 /// Report or rejection counts as a fraction, 0 when there were no sessions.
@@ -494,33 +497,15 @@ fn day_date(day: i64) -> Option<NaiveDate> {
 /// Turns sparse `(day number, successful, failed)` rows into one entry per day of
 /// `range`, at most [`MAX_SERIES_DAYS`] (the most recent ones).
 fn fill_days(range: TimeRange, rows: &[(i64, i64, i64)]) -> Vec<DayCounts> {
-    if range.to <= range.from {
+    // Buckets of one day each: as many points as days.
+    let Some(days) = Buckets::of(range, u32::MAX) else {
         return Vec::new();
+    };
+    let mut series = days.empty_series();
+    for &(day, successful, failed) in rows {
+        Buckets::add(&mut series, day - days.first_day, successful, failed);
     }
-    let last = day_number(range.to - 1);
-    let first = day_number(range.from).max(last - MAX_SERIES_DAYS + 1);
-    let mut out = Vec::with_capacity((last - first + 1) as usize);
-    let mut rows = rows.iter().peekable();
-    for day in first..=last {
-        let Some(date) = day_date(day) else { continue };
-        let (mut ok, mut failed) = (0, 0);
-        while let Some(&&(d, s, f)) = rows.peek() {
-            if d > day {
-                break;
-            }
-            if d == day {
-                ok += s;
-                failed += f;
-            }
-            rows.next();
-        }
-        out.push(DayCounts {
-            day: date,
-            successful_sessions: ok,
-            failed_sessions: failed,
-        });
-    }
-    out
+    series
 }
 
 // ------------------------------------------------------------------ rows to the read model
