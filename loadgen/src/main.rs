@@ -603,6 +603,7 @@ async fn fill(database: String, count: u64, domains: u64, seed: u64) -> Result<(
     producer
         .join()
         .map_err(|_| "the producer thread panicked")?;
+    pipeline.settle().await?;
     println!(
         "filled {count} reports in {:.1} s ({:.0}/s)",
         started.elapsed().as_secs_f64(),

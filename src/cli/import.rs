@@ -112,6 +112,10 @@ pub async fn run(args: ImportArgs) -> i32 {
         }
     };
     let summary = import_files(&pipeline, files, &args).await;
+    if let Err(e) = pipeline.settle().await {
+        // Everything imported is committed; the service folds it when it next runs.
+        eprintln!("tlsrptd import: the imported reports are stored but not summarized yet: {e}");
+    }
     if args.json {
         match serde_json::to_string_pretty(&summary) {
             Ok(text) => println!("{text}"),

@@ -108,6 +108,14 @@ impl Pipeline {
             committing,
         }
     }
+
+    /// Brings the store's read-side rollups up to date with everything committed so far
+    /// (bulk writers call it before they exit, so they leave no folding behind). Reads are
+    /// exact without it, only slower while many reports are unfolded.
+    pub async fn settle(&self) -> Result<(), IngestError> {
+        self.store.fold_rollups().await?;
+        Ok(())
+    }
 }
 
 /// Submissions queued with [`Pipeline::queue_blocking`].

@@ -31,6 +31,7 @@ pub use read::{
     Page, PolicySeen, RawSubmission, Rejection, ReportFilter, ReportListItem, SessionCounts,
     StoredReport, TimeRange, failure_rate,
 };
+pub use rollup::Folding;
 use write::WriteJob;
 pub use write::{
     CommitReceipt, CommitResults, NewRejection, NewReport, NewSubmission, PendingCommit, RawBytes,
@@ -55,6 +56,8 @@ pub enum StoreError {
     UnsupportedUrl(String),
     #[error("cannot start the store writer: {0}")]
     WriterStart(std::io::Error),
+    #[error("folding reports into the rollups failed: {0}")]
+    Fold(String),
     #[error("the store writer has stopped")]
     WriterGone,
     #[error("stored data is corrupt: {0}")]
@@ -80,6 +83,11 @@ impl Store {
     /// Opens (and for SQLite creates) the database named by `url`, applies migrations and
     /// starts the writer task. Must be called inside a Tokio runtime.
     pub async fn open(url: &str) -> Result<Store, StoreError> {
+        Store::open_with(url, Folding::Automatic).await
+    }
+
+    /// [`open`](Store::open), choosing when stored reports are folded into the rollups.
+    pub async fn open_with(url: &str, folding: Folding) -> Result<Store, StoreError> {
         let backend = if url.starts_with("sqlite:") {
             Backend::Sqlite(sqlite::connect(url).await?)
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
@@ -90,11 +98,11 @@ impl Store {
         let (tx, rx) = mpsc::channel(write::WRITE_QUEUE);
         let queue = write::SharedQueue::new(rx);
         match &backend {
-            Backend::Sqlite(_) => sqlite::spawn_writer(url, queue)?,
+            Backend::Sqlite(_) => sqlite::spawn_writer(url, queue, folding)?,
             Backend::Postgres(pool) => {
                 for _ in 0..POSTGRES_WRITERS {
                     let writer = postgres::PgWriter::new(pool.clone());
-                    tokio::spawn(write::run_writer(writer, queue.clone()));
+                    tokio::spawn(write::run_writer(writer, queue.clone(), folding));
                 }
             }
         }

@@ -30,7 +30,7 @@ pub(super) async fn connect(url: &str) -> Result<PgPool, StoreError> {
 super::queries::define_queries!(Postgres, PgPool);
 
 use super::insert::{self as ins, ChunksPow2 as _, Table};
-use super::rollup::{self, Rollup};
+use super::rollup;
 use super::write::BatchWriter;
 use super::{CommitReceipt, NewSubmission, ReportOutcome};
 
@@ -59,6 +59,18 @@ impl BatchWriter for PgWriter {
         let result = write_batch(conn, batch).await;
         if result.is_err() {
             // Do not keep a connection that may be broken.
+            self.conn = None;
+        }
+        result
+    }
+
+    async fn fold_rollups(&mut self) -> Result<u64, StoreError> {
+        let conn = match &mut self.conn {
+            Some(conn) => conn,
+            None => self.conn.insert(self.pool.acquire().await?),
+        };
+        let result = fold_rollups(conn).await;
+        if result.is_err() {
             self.conn = None;
         }
         result
@@ -216,14 +228,20 @@ async fn write_batch(
         insert.build().execute(&mut *tx).await?;
     }
 
-    // Rollups of the stored reports, in key order (see `rollup`).
-    let mut rollup = Rollup::default();
-    for (id, _, _, new, _) in &rows {
-        if inserted.contains(id) {
-            rollup.add(&new.report);
-        }
+    // The stored reports wait in `rollup_pending` for the next fold (see `rollup`).
+    let mut stored: Vec<i64> = report_ids
+        .iter()
+        .copied()
+        .filter(|id| inserted.contains(id))
+        .collect();
+    stored.sort_unstable();
+    for chunk in stored.chunks_pow2() {
+        let mut insert = sqlx::QueryBuilder::<Postgres>::new(rollup::INSERT_PENDING);
+        insert.push_values(chunk, |mut b, id| {
+            b.push_bind(*id);
+        });
+        insert.build().execute(&mut *tx).await?;
     }
-    write_rollup(&mut tx, &rollup).await?;
 
     // Quarantine rows.
     let mut qid = quarantine_ids.iter();
@@ -300,62 +318,27 @@ async fn write_batch(
     Ok(receipts)
 }
 
-/// Adds a batch's rollup deltas with multi-row upserts (keys are unique per statement,
-/// as PostgreSQL requires).
-async fn write_rollup(
-    tx: &mut sqlx::Transaction<'_, Postgres>,
-    rollup: &Rollup<'_>,
-) -> Result<(), StoreError> {
-    /// One multi-row upsert per power-of-two chunk of `rows`.
-    async fn upsert<T>(
-        tx: &mut sqlx::Transaction<'_, Postgres>,
-        u: &rollup::Upsert,
-        rows: &[T],
-        mut bind: impl FnMut(sqlx::query_builder::Separated<'_, Postgres, &'static str>, &T),
-    ) -> Result<(), StoreError> {
-        for chunk in rows.chunks_pow2() {
-            let mut insert = sqlx::QueryBuilder::<Postgres>::new(u.insert);
-            insert.push_values(chunk, &mut bind);
-            insert.push(u.on_conflict);
-            insert.build().execute(&mut **tx).await?;
-        }
-        Ok(())
-    }
-    let domains: Vec<_> = rollup.domains.iter().collect();
-    upsert(
-        tx,
-        &rollup::DOMAINS,
-        &domains,
-        |mut b, ((domain, start), s)| {
-            b.push_bind(domain.to_string())
-                .push_bind(*start)
-                .push_bind(s.reports)
-                .push_bind(s.successful)
-                .push_bind(s.failed);
-        },
-    )
-    .await?;
-    let organizations: Vec<_> = rollup.organizations.iter().collect();
-    upsert(
-        tx,
-        &rollup::ORGANIZATIONS,
-        &organizations,
-        |mut b, ((domain, org, start), s)| {
-            b.push_bind(domain.to_string())
-                .push_bind(org.to_string())
-                .push_bind(*start)
-                .push_bind(s.reports)
-                .push_bind(s.successful)
-                .push_bind(s.failed);
-        },
-    )
-    .await?;
-    let pairs: Vec<_> = rollup.pairs.iter().collect();
-    upsert(tx, &rollup::PAIRS, &pairs, |mut b, (domain, org)| {
-        b.push_bind(domain.to_string()).push_bind(org.to_string());
-    })
-    .await?;
-    Ok(())
+/// Folds up to [`rollup::FOLD_CHUNK`] pending reports into the rollups in one
+/// transaction, after the folds before it (advisory lock); returns how many.
+async fn fold_rollups(conn: &mut sqlx::PgConnection) -> Result<u64, StoreError> {
+    let mut tx = sqlx::Connection::begin_with(conn, "BEGIN").await?;
+    sqlx::query("SELECT pg_advisory_xact_lock($1)")
+        .bind(rollup::PG_FOLD_LOCK)
+        .execute(&mut *tx)
+        .await?;
+    let cutoff: Option<i64> = sqlx::query_scalar(rollup::FOLD_CUTOFF)
+        .bind(rollup::FOLD_CHUNK)
+        .fetch_one(&mut *tx)
+        .await?;
+    let Some(cutoff) = cutoff else {
+        return Ok(0);
+    };
+    let folded: i64 = sqlx::query_scalar(rollup::POSTGRES_FOLD)
+        .bind(cutoff)
+        .fetch_one(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(u64::try_from(folded).unwrap_or(0))
 }
 
 /// Next `n` ids of `table` from its identity sequence: unique across every instance

@@ -10,40 +10,93 @@
 //! per domain and report start time, so a query costs what its range and its domains
 //! hold, not what the whole database holds.
 
+/// The policies of reports not yet folded into the rollups (`rollup.rs`), joined from the
+/// pending side: at most a few thousand reports, a key lookup each. Every rollup query
+/// adds these to its rollup rows in the same statement, so it reads one snapshot and
+/// counts each stored report once, folded or not.
+macro_rules! pending_policies {
+    () => {
+        "FROM rollup_pending q CROSS JOIN policies p WHERE p.report_row = q.report_row "
+    };
+}
+
+/// `rollup_domains` rows in the range `[$1, $2)` with the pending reports' share.
+macro_rules! domain_rows_in_range {
+    () => {
+        concat!(
+            "SELECT policy_domain, start_at, reports, successful, failed FROM rollup_domains \
+             WHERE start_at >= $1 AND start_at < $2 \
+             UNION ALL SELECT p.policy_domain, p.start_at, COUNT(DISTINCT p.report_row), \
+             SUM(p.total_successful), SUM(p.total_failed) ",
+            pending_policies!(),
+            "AND p.start_at >= $1 AND p.start_at < $2 GROUP BY p.policy_domain, p.start_at"
+        )
+    };
+}
+
+/// `rollup_domains` rows of domain `$1` in the range `[$2, $3)` with the pending share.
+macro_rules! domain_rows_of_domain {
+    () => {
+        concat!(
+            "SELECT start_at, reports, successful, failed FROM rollup_domains \
+             WHERE policy_domain = $1 AND start_at >= $2 AND start_at < $3 \
+             UNION ALL SELECT p.start_at, COUNT(DISTINCT p.report_row), \
+             SUM(p.total_successful), SUM(p.total_failed) ",
+            pending_policies!(),
+            "AND p.policy_domain = $1 AND p.start_at >= $2 AND p.start_at < $3 GROUP BY p.start_at"
+        )
+    };
+}
+
 /// Sums per domain over a range, for the domain list.
-pub(super) const DOMAIN_TOTALS_ALL: &str = "SELECT policy_domain, \
+pub(super) const DOMAIN_TOTALS_ALL: &str = concat!(
+    "SELECT policy_domain, \
     CAST(SUM(reports) AS BIGINT) AS reports, CAST(SUM(successful) AS BIGINT) AS successful, \
-    CAST(SUM(failed) AS BIGINT) AS failed, MAX(start_at) AS last_start \
-    FROM rollup_domains WHERE start_at >= $1 AND start_at < $2 \
-    GROUP BY policy_domain ORDER BY policy_domain";
+    CAST(SUM(failed) AS BIGINT) AS failed, MAX(start_at) AS last_start FROM (",
+    domain_rows_in_range!(),
+    ") t GROUP BY policy_domain ORDER BY policy_domain"
+);
 
 /// Reporting organizations per domain over a range: one probe of `rollup_organizations`
-/// per (domain, organization) pair ever seen, instead of a distinct count over every row.
-pub(super) const ORGANIZATION_COUNTS: &str = "SELECT o.policy_domain, COUNT(*) AS organizations \
-    FROM domain_organizations o WHERE EXISTS (SELECT 1 FROM rollup_organizations r \
+/// per (domain, organization) pair ever folded, instead of a distinct count over every
+/// row, and the pairs of the pending reports.
+pub(super) const ORGANIZATION_COUNTS: &str = concat!(
+    "SELECT policy_domain, COUNT(DISTINCT organization_name) AS organizations FROM ( \
+    SELECT o.policy_domain, o.organization_name FROM domain_organizations o \
+    WHERE EXISTS (SELECT 1 FROM rollup_organizations r \
         WHERE r.policy_domain = o.policy_domain AND r.organization_name = o.organization_name \
           AND r.start_at >= $1 AND r.start_at < $2) \
-    GROUP BY o.policy_domain";
+    UNION ALL SELECT p.policy_domain, p.organization_name ",
+    pending_policies!(),
+    "AND p.start_at >= $1 AND p.start_at < $2) t GROUP BY policy_domain"
+);
 
 /// Sessions per domain and bucket of `$4` UTC days counted from day `$3`, every domain in
 /// one query (the overview's trends). Day numbers use floor division so reports before
 /// 1970 land on the right day.
-pub(super) const DOMAIN_BUCKETS_ALL: &str = "SELECT policy_domain, \
+pub(super) const DOMAIN_BUCKETS_ALL: &str = concat!(
+    "SELECT policy_domain, \
     ((start_at - ((start_at % 86400) + 86400) % 86400) / 86400 - $3) / $4 AS bucket, \
-    CAST(SUM(successful) AS BIGINT) AS successful, CAST(SUM(failed) AS BIGINT) AS failed \
-    FROM rollup_domains WHERE start_at >= $1 AND start_at < $2 \
-    GROUP BY 1, 2 ORDER BY 1, 2";
+    CAST(SUM(successful) AS BIGINT) AS successful, CAST(SUM(failed) AS BIGINT) AS failed FROM (",
+    domain_rows_in_range!(),
+    ") t GROUP BY 1, 2 ORDER BY 1, 2"
+);
 
-pub(super) const DOMAIN_TOTALS: &str = "SELECT CAST(COALESCE(SUM(reports), 0) AS BIGINT) AS reports, \
+pub(super) const DOMAIN_TOTALS: &str = concat!(
+    "SELECT CAST(COALESCE(SUM(reports), 0) AS BIGINT) AS reports, \
     CAST(COALESCE(SUM(successful), 0) AS BIGINT) AS successful, \
-    CAST(COALESCE(SUM(failed), 0) AS BIGINT) AS failed \
-    FROM rollup_domains WHERE policy_domain = $1 AND start_at >= $2 AND start_at < $3";
+    CAST(COALESCE(SUM(failed), 0) AS BIGINT) AS failed FROM (",
+    domain_rows_of_domain!(),
+    ") t"
+);
 
 /// Day number computed with floor division so reports before 1970 land on the right day.
-pub(super) const TIMESERIES: &str = "SELECT (start_at - ((start_at % 86400) + 86400) % 86400) / 86400 AS day, \
-    CAST(SUM(successful) AS BIGINT) AS successful, CAST(SUM(failed) AS BIGINT) AS failed \
-    FROM rollup_domains WHERE policy_domain = $1 AND start_at >= $2 AND start_at < $3 \
-    GROUP BY 1 ORDER BY 1";
+pub(super) const TIMESERIES: &str = concat!(
+    "SELECT (start_at - ((start_at % 86400) + 86400) % 86400) / 86400 AS day, \
+    CAST(SUM(successful) AS BIGINT) AS successful, CAST(SUM(failed) AS BIGINT) AS failed FROM (",
+    domain_rows_of_domain!(),
+    ") t GROUP BY 1 ORDER BY 1"
+);
 
 /// The three failure breakdowns of a domain in a range, as `(breakdown, key, failed
 /// sessions, first start, last start)` rows: 0 by result type (with the first and last
@@ -67,11 +120,19 @@ pub(super) const DOMAIN_FAILURES: &str = "WITH f AS MATERIALIZED ( \
     SELECT 2, sending_mta_ip, CAST(SUM(failed_session_count) AS BIGINT), NULL, NULL \
         FROM f GROUP BY sending_mta_ip";
 
-pub(super) const BY_ORGANIZATION: &str = "SELECT organization_name AS key, \
+pub(super) const BY_ORGANIZATION: &str = concat!(
+    "SELECT organization_name AS key, \
     CAST(SUM(reports) AS BIGINT) AS reports, CAST(SUM(successful) AS BIGINT) AS successful, \
-    CAST(SUM(failed) AS BIGINT) AS failed \
-    FROM rollup_organizations WHERE policy_domain = $1 AND start_at >= $2 AND start_at < $3 \
-    GROUP BY organization_name ORDER BY 4 DESC, 3 DESC, 1";
+    CAST(SUM(failed) AS BIGINT) AS failed FROM ( \
+    SELECT organization_name, reports, successful, failed FROM rollup_organizations \
+    WHERE policy_domain = $1 AND start_at >= $2 AND start_at < $3 \
+    UNION ALL SELECT p.organization_name, COUNT(DISTINCT p.report_row), \
+    SUM(p.total_successful), SUM(p.total_failed) ",
+    pending_policies!(),
+    "AND p.policy_domain = $1 AND p.start_at >= $2 AND p.start_at < $3 \
+    GROUP BY p.organization_name) t \
+    GROUP BY organization_name ORDER BY 4 DESC, 3 DESC, 1"
+);
 
 /// From the policies' covering index (policy_domain, start_at, report_row,
 /// organization_name, policy_type, total_successful, total_failed).
@@ -301,6 +362,12 @@ macro_rules! define_queries {
         pub(super) async fn ping(pool: &$pool) -> Result<(), StoreError> {
             sqlx::query("SELECT 1").execute(pool).await?;
             Ok(())
+        }
+
+        pub(super) async fn pending_rollup_reports(pool: &$pool) -> Result<i64, StoreError> {
+            Ok(sqlx::query_scalar("SELECT COUNT(*) FROM rollup_pending")
+                .fetch_one(pool)
+                .await?)
         }
 
         /// Rows of a statement bound to `(domain, from, to)`.

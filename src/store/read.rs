@@ -187,6 +187,12 @@ macro_rules! on_backend {
 }
 
 impl Store {
+    /// Stored reports not yet folded into the rollups (see `rollup.rs`): a few thousand at
+    /// most while the writer keeps up, none once it has been idle.
+    pub async fn pending_rollup_reports(&self) -> Result<i64, StoreError> {
+        on_backend!(self, pending_rollup_reports())
+    }
+
     /// Each policy domain with reports in `range`: two queries whatever the number of
     /// domains (sums, then reporting organizations).
     pub async fn list_domains(&self, range: TimeRange) -> Result<Vec<DomainOverview>, StoreError> {

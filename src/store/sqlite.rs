@@ -15,7 +15,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use super::insert as ins;
-use super::rollup::{self, Rollup};
+use super::rollup;
 use super::write::{BatchWriter, SharedQueue};
 use super::{CommitReceipt, NewSubmission, ReportOutcome};
 use rusqlite::{OptionalExtension, TransactionBehavior, params};
@@ -76,7 +76,11 @@ super::queries::define_queries!(Sqlite, SqlitePool);
 /// by [`connect`]) and starts the writer thread on `queue`: the shared group-commit loop
 /// on a single-threaded runtime of its own, so the blocking rusqlite calls never hold up
 /// the service's runtime. The thread ends when every sender of the queue is dropped.
-pub(super) fn spawn_writer(url: &str, queue: SharedQueue) -> Result<(), StoreError> {
+pub(super) fn spawn_writer(
+    url: &str,
+    queue: SharedQueue,
+    folding: rollup::Folding,
+) -> Result<(), StoreError> {
     let options = SqliteConnectOptions::from_str(url)?;
     let path = options.get_filename().to_path_buf();
     let name = path.to_string_lossy();
@@ -95,12 +99,20 @@ pub(super) fn spawn_writer(url: &str, queue: SharedQueue) -> Result<(), StoreErr
     conn.pragma_update(None, "temp_store", "MEMORY")?;
     conn.pragma_update(None, "cache_size", -CACHE_KIB)?;
     conn.pragma_update(None, "wal_autocheckpoint", WAL_AUTOCHECKPOINT_PAGES)?;
+    // Timers for the writer's idle fold (`rollup::FOLD_WHEN_IDLE`).
     let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
         .build()
         .map_err(StoreError::WriterStart)?;
     std::thread::Builder::new()
         .name("sqlite-writer".into())
-        .spawn(move || runtime.block_on(super::write::run_writer(SqliteWriter { conn }, queue)))
+        .spawn(move || {
+            runtime.block_on(super::write::run_writer(
+                SqliteWriter { conn },
+                queue,
+                folding,
+            ))
+        })
         .map_err(StoreError::WriterStart)?;
     Ok(())
 }
@@ -117,32 +129,31 @@ impl BatchWriter for SqliteWriter {
     ) -> Result<Vec<CommitReceipt>, StoreError> {
         write_batch(&mut self.conn, batch)
     }
+
+    async fn fold_rollups(&mut self) -> Result<u64, StoreError> {
+        fold_rollups(&mut self.conn)
+    }
 }
 
-/// Adds a batch's rollup deltas, one cached upsert per row.
-fn write_rollup(tx: &rusqlite::Transaction<'_>, rollup: &Rollup<'_>) -> Result<(), StoreError> {
-    let upsert =
-        |u: &rollup::Upsert| tx.prepare_cached(&single_row(u.insert, u.columns, u.on_conflict));
-    let mut statement = upsert(&rollup::DOMAINS)?;
-    for ((domain, start), s) in &rollup.domains {
-        statement.execute(params![domain, start, s.reports, s.successful, s.failed])?;
+/// Folds up to [`rollup::FOLD_CHUNK`] pending reports into the rollups in one
+/// transaction; returns how many.
+fn fold_rollups(conn: &mut rusqlite::Connection) -> Result<u64, StoreError> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let cutoff: Option<i64> = tx
+        .prepare_cached(&rollup::FOLD_CUTOFF.replace('$', "?"))?
+        .query_row(params![rollup::FOLD_CHUNK], |row| row.get(0))?;
+    let Some(cutoff) = cutoff else {
+        return Ok(0);
+    };
+    let mut folded = 0;
+    for statement in rollup::SQLITE_FOLD {
+        // The last statement deletes the pending rows: its count is the reports folded.
+        folded = tx
+            .prepare_cached(&statement.replace('$', "?"))?
+            .execute(params![cutoff])?;
     }
-    let mut statement = upsert(&rollup::ORGANIZATIONS)?;
-    for ((domain, org, start), s) in &rollup.organizations {
-        statement.execute(params![
-            domain,
-            org,
-            start,
-            s.reports,
-            s.successful,
-            s.failed
-        ])?;
-    }
-    let mut statement = upsert(&rollup::PAIRS)?;
-    for (domain, org) in &rollup.pairs {
-        statement.execute(params![domain, org])?;
-    }
-    Ok(())
+    tx.commit()?;
+    Ok(folded as u64)
 }
 
 /// `INSERT INTO t (cols) ` + a single-row `VALUES` list of `n` numbered parameters.
@@ -162,7 +173,6 @@ fn write_batch(
 ) -> Result<Vec<CommitReceipt>, StoreError> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let mut receipts = Vec::with_capacity(submissions.len());
-    let mut rollup = Rollup::default();
     {
         let mut insert_submission =
             tx.prepare_cached(&single_row(ins::INSERT_SUBMISSIONS, 11, ""))?;
@@ -177,6 +187,7 @@ fn write_batch(
             tx.prepare_cached(&single_row(ins::INSERT_QUARANTINE, 6, ""))?;
         let mut select_report = tx.prepare_cached(&ins::SELECT_REPORT_ID.replace('$', "?"))?;
         let mut delete_submission = tx.prepare_cached("DELETE FROM submissions WHERE id = ?1")?;
+        let mut insert_pending = tx.prepare_cached(&single_row(rollup::INSERT_PENDING, 1, ""))?;
         for s in submissions {
             let received_at = s.received_at.timestamp();
             let meta = s.meta.as_ref().map(ins::to_json);
@@ -225,7 +236,7 @@ fn write_batch(
                 }
                 let report_id = tx.last_insert_rowid();
                 outcomes.push(ReportOutcome::Stored { id: report_id });
-                rollup.add(r);
+                insert_pending.execute(params![report_id])?;
                 for (position, p) in r.policies.iter().enumerate() {
                     let domain = p.policy_domain.as_deref().unwrap_or("");
                     insert_policy.execute(params![
@@ -284,7 +295,6 @@ fn write_batch(
                 quarantine_ids,
             });
         }
-        write_rollup(&tx, &rollup)?;
     }
     tx.commit()?;
     Ok(receipts)

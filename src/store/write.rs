@@ -5,6 +5,7 @@
 //! committed and synced. A backend supplies a [`BatchWriter`] that commits a batch in one
 //! transaction; [`run_writer`] drains the queue into batches, answers each job, and retries
 //! a failed batch one submission at a time so one bad row cannot fail its neighbours.
+//! Between batches it folds the stored reports into the rollups (`rollup.rs` says when).
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -13,7 +14,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use tokio::sync::{Mutex, mpsc, oneshot};
 
-use super::{Store, StoreError};
+use super::{Store, StoreError, rollup};
 use crate::report::{MessageMeta, Report, Source};
 
 /// Submissions committed per transaction at most. Bulk import is bound by the pages a
@@ -76,6 +77,16 @@ pub enum ReportOutcome {
     Duplicate { id: i64 },
 }
 
+impl CommitReceipt {
+    /// Reports this commit stored (not duplicates).
+    pub fn stored(&self) -> usize {
+        self.reports
+            .iter()
+            .filter(|r| matches!(r, ReportOutcome::Stored { .. }))
+            .count()
+    }
+}
+
 impl ReportOutcome {
     pub fn id(self) -> i64 {
         match self {
@@ -97,11 +108,18 @@ pub struct CommitReceipt {
 /// What each submission of a [`WriteJob`] came to, in the job's order.
 pub type CommitResults = Vec<Result<CommitReceipt, StoreError>>;
 
-/// One message to the writer: a single submission from a network intake, or a chunk of
-/// them from bulk import (one channel message and one reply for the whole chunk).
-pub(super) struct WriteJob {
-    submissions: Vec<NewSubmission>,
-    reply: oneshot::Sender<CommitResults>,
+/// One message to the writer.
+pub(super) enum WriteJob {
+    /// A single submission from a network intake, or a chunk of them from bulk import
+    /// (one channel message and one reply for the whole chunk).
+    Commit {
+        submissions: Vec<NewSubmission>,
+        reply: oneshot::Sender<CommitResults>,
+    },
+    /// Fold every pending report into the rollups, after the commits queued before.
+    Fold {
+        reply: oneshot::Sender<Result<u64, StoreError>>,
+    },
 }
 
 /// Commits queued with [`Store::queue_blocking`]; [`PendingCommit::wait`] resolves once
@@ -133,51 +151,182 @@ impl SharedQueue {
     }
 }
 
-/// Commits one batch of submissions in one transaction.
+/// Commits one batch of submissions in one transaction, and folds pending reports.
 pub(super) trait BatchWriter: Send {
     fn write_batch(
         &mut self,
         batch: &[&NewSubmission],
     ) -> impl Future<Output = Result<Vec<CommitReceipt>, StoreError>> + Send;
+
+    /// Folds up to [`rollup::FOLD_CHUNK`] pending reports (the lowest ids) into the
+    /// rollups in one transaction; returns how many.
+    fn fold_rollups(&mut self) -> impl Future<Output = Result<u64, StoreError>> + Send;
+}
+
+/// Reports this writer stored and has not folded yet.
+struct Unfolded {
+    reports: usize,
+    /// When the oldest of them was committed.
+    since: Option<Instant>,
+}
+
+impl Unfolded {
+    fn add(&mut self, stored: usize) {
+        if stored > 0 {
+            self.reports += stored;
+            self.since.get_or_insert_with(Instant::now);
+        }
+    }
+
+    fn due(&self) -> bool {
+        self.reports >= rollup::FOLD_AFTER_REPORTS
+            || self
+                .since
+                .is_some_and(|t| t.elapsed() >= rollup::FOLD_AFTER)
+    }
+}
+
+/// Folds until nothing is pending; returns how many reports were folded. A failure is
+/// logged and returned; the reports stay pending (and counted by reads) for the next try.
+async fn fold_all<W: BatchWriter>(
+    writer: &mut W,
+    unfolded: &mut Unfolded,
+) -> Result<u64, StoreError> {
+    let started = Instant::now();
+    let mut total = 0;
+    loop {
+        match writer.fold_rollups().await {
+            Ok(n) => {
+                total += n;
+                if n < rollup::FOLD_CHUNK as u64 {
+                    break;
+                }
+            }
+            Err(e) => {
+                metrics::counter!("tlsrpt_store_fold_errors_total").increment(1);
+                tracing::warn!(error = %e, "folding reports into the rollups failed; will retry");
+                // Retry on the next trigger, not in a tight loop.
+                unfolded.since = Some(Instant::now());
+                return Err(e);
+            }
+        }
+    }
+    *unfolded = Unfolded {
+        reports: 0,
+        since: None,
+    };
+    let elapsed = started.elapsed();
+    tracing::debug!(
+        reports = total,
+        ms = elapsed.as_secs_f64() * 1e3,
+        "rollups folded"
+    );
+    metrics::histogram!("tlsrpt_store_fold_seconds").record(elapsed.as_secs_f64());
+    Ok(total)
 }
 
 /// The group-commit loop: takes queued jobs up to a batch, commits them in one
 /// transaction and answers each job. If the batch fails, each submission is retried
-/// alone so one bad row cannot fail its neighbours. Ends when every sender is dropped.
-pub(super) async fn run_writer<W: BatchWriter>(mut writer: W, queue: SharedQueue) {
-    let mut jobs: Vec<WriteJob> = Vec::with_capacity(MAX_BATCH);
+/// alone so one bad row cannot fail its neighbours. Folds the stored reports into the
+/// rollups when due, when idle, and on request. Ends when every sender is dropped.
+pub(super) async fn run_writer<W: BatchWriter>(
+    mut writer: W,
+    queue: SharedQueue,
+    folding: rollup::Folding,
+) {
+    let automatic = folding == rollup::Folding::Automatic;
+    let mut jobs: Vec<CommitJob> = Vec::with_capacity(MAX_BATCH);
+    let mut fold_requests: Vec<oneshot::Sender<Result<u64, StoreError>>> = Vec::new();
+    // Reports may be pending from another process or an earlier run: fold once idle.
+    let mut unfolded = Unfolded {
+        reports: 0,
+        since: automatic.then(Instant::now),
+    };
     loop {
         {
             let mut rx = queue.0.lock().await;
-            let Some(first) = rx.recv().await else { break };
-            let queued = first.submissions.len();
-            jobs.push(first);
-            fill_batch(&mut rx, &mut jobs, queued);
-        }
-        let started = Instant::now();
-        let submissions: Vec<&NewSubmission> =
-            jobs.iter().flat_map(|job| &job.submissions).collect();
-        let batch_size = submissions.len();
-        let result = writer.write_batch(&submissions).await;
-        drop(submissions);
-        record_batch(batch_size, started, result.is_ok());
-        match result {
-            Ok(receipts) => answer_jobs(&mut jobs, receipts),
-            Err(batch_error) => {
-                tracing::warn!(error = %batch_error, size = batch_size, "batch commit failed, retrying one by one");
-                for job in jobs.drain(..) {
-                    let mut results = Vec::with_capacity(job.submissions.len());
-                    for submission in &job.submissions {
-                        let result = writer
-                            .write_batch(&[submission])
-                            .await
-                            .and_then(|mut r| r.pop().ok_or(StoreError::WriterGone));
-                        record_failure(&result);
-                        results.push(result);
+            let first = if automatic && unfolded.since.is_some() {
+                match tokio::time::timeout(rollup::FOLD_WHEN_IDLE, rx.recv()).await {
+                    Ok(job) => job,
+                    Err(_idle) => {
+                        drop(rx);
+                        let _ = fold_all(&mut writer, &mut unfolded).await;
+                        continue;
                     }
-                    let _ = job.reply.send(results);
                 }
+            } else {
+                rx.recv().await
+            };
+            let Some(first) = first else { break };
+            let queued = match first {
+                WriteJob::Commit { submissions, reply } => {
+                    let queued = submissions.len();
+                    jobs.push(CommitJob { submissions, reply });
+                    queued
+                }
+                WriteJob::Fold { reply } => {
+                    fold_requests.push(reply);
+                    0
+                }
+            };
+            if fold_requests.is_empty() {
+                fill_batch(&mut rx, &mut jobs, &mut fold_requests, queued);
             }
+        }
+        if !jobs.is_empty() {
+            let stored = commit_batch(&mut writer, &mut jobs).await;
+            unfolded.add(stored);
+        }
+        if !fold_requests.is_empty() || (automatic && unfolded.due()) {
+            let result = fold_all(&mut writer, &mut unfolded).await;
+            for reply in fold_requests.drain(..) {
+                let _ = reply.send(match &result {
+                    Ok(n) => Ok(*n),
+                    Err(e) => Err(StoreError::Fold(e.to_string())),
+                });
+            }
+        }
+    }
+}
+
+/// A queued commit job.
+struct CommitJob {
+    submissions: Vec<NewSubmission>,
+    reply: oneshot::Sender<CommitResults>,
+}
+
+/// Commits the jobs' submissions in one transaction (or one by one if that fails),
+/// answers every job, and returns how many reports were stored.
+async fn commit_batch<W: BatchWriter>(writer: &mut W, jobs: &mut Vec<CommitJob>) -> usize {
+    let started = Instant::now();
+    let submissions: Vec<&NewSubmission> = jobs.iter().flat_map(|job| &job.submissions).collect();
+    let batch_size = submissions.len();
+    let result = writer.write_batch(&submissions).await;
+    drop(submissions);
+    record_batch(batch_size, started, result.is_ok());
+    match result {
+        Ok(receipts) => {
+            let stored = receipts.iter().map(CommitReceipt::stored).sum();
+            answer_jobs(jobs, receipts);
+            stored
+        }
+        Err(batch_error) => {
+            tracing::warn!(error = %batch_error, size = batch_size, "batch commit failed, retrying one by one");
+            let mut stored = 0;
+            for job in jobs.drain(..) {
+                let mut results = Vec::with_capacity(job.submissions.len());
+                for submission in &job.submissions {
+                    let result = writer
+                        .write_batch(&[submission])
+                        .await
+                        .and_then(|mut r| r.pop().ok_or(StoreError::WriterGone));
+                    record_failure(&result);
+                    stored += result.as_ref().map_or(0, CommitReceipt::stored);
+                    results.push(result);
+                }
+                let _ = job.reply.send(results);
+            }
+            stored
         }
     }
 }
@@ -186,7 +335,7 @@ impl Store {
     /// Commits one submission; resolves after the transaction that holds it is durable.
     pub async fn commit(&self, submission: NewSubmission) -> Result<CommitReceipt, StoreError> {
         let (reply, rx) = oneshot::channel();
-        let job = WriteJob {
+        let job = WriteJob::Commit {
             submissions: vec![submission],
             reply,
         };
@@ -211,24 +360,46 @@ impl Store {
         let (reply, rx) = oneshot::channel();
         let len = submissions.len();
         self.writer
-            .blocking_send(WriteJob { submissions, reply })
+            .blocking_send(WriteJob::Commit { submissions, reply })
             .map_err(|_| StoreError::WriterGone)?;
         Ok(PendingCommit { reply: rx, len })
     }
+
+    /// Folds every report committed so far into the rollups, and returns how many were
+    /// pending. Reads count pending reports anyway; this makes them cheap to read again
+    /// (bulk import calls it before it exits, so it leaves no work behind).
+    pub async fn fold_rollups(&self) -> Result<u64, StoreError> {
+        let (reply, rx) = oneshot::channel();
+        self.writer
+            .send(WriteJob::Fold { reply })
+            .await
+            .map_err(|_| StoreError::WriterGone)?;
+        rx.await.map_err(|_| StoreError::WriterGone)?
+    }
 }
 
-/// Moves more queued jobs into `jobs` (which holds `queued` submissions) until the batch
-/// holds [`MAX_BATCH`] submissions or the queue is empty. A job is never split, so a big
-/// import chunk may make one batch a little larger.
-pub(super) fn fill_batch(
+/// Moves more queued commit jobs into `jobs` (which holds `queued` submissions) until the
+/// batch holds [`MAX_BATCH`] submissions, the queue is empty, or a fold request comes
+/// (which then waits for this batch, as it was queued after it). A job is never split,
+/// so a big import chunk may make one batch a little larger.
+fn fill_batch(
     rx: &mut mpsc::Receiver<WriteJob>,
-    jobs: &mut Vec<WriteJob>,
+    jobs: &mut Vec<CommitJob>,
+    fold_requests: &mut Vec<oneshot::Sender<Result<u64, StoreError>>>,
     mut queued: usize,
 ) {
     while queued < MAX_BATCH {
-        let Ok(job) = rx.try_recv() else { break };
-        queued += job.submissions.len();
-        jobs.push(job);
+        match rx.try_recv() {
+            Ok(WriteJob::Commit { submissions, reply }) => {
+                queued += submissions.len();
+                jobs.push(CommitJob { submissions, reply });
+            }
+            Ok(WriteJob::Fold { reply }) => {
+                fold_requests.push(reply);
+                break;
+            }
+            Err(_) => break,
+        }
     }
 }
 
@@ -246,7 +417,7 @@ fn record_batch(size: usize, started: Instant, ok: bool) {
 }
 
 /// Answers every job of a committed batch with its receipts, in order.
-fn answer_jobs(jobs: &mut Vec<WriteJob>, receipts: Vec<CommitReceipt>) {
+fn answer_jobs(jobs: &mut Vec<CommitJob>, receipts: Vec<CommitReceipt>) {
     let mut receipts = receipts.into_iter();
     for job in jobs.drain(..) {
         let results = receipts

@@ -7,12 +7,16 @@ use chrono::{TimeZone, Utc};
 use sqlx::Connection;
 use tempfile::TempDir;
 use tlsrptd::pipeline::{Envelope, ImportEnvelope, IngestOutcome, Limits, Pipeline, Submission};
-use tlsrptd::store::Store;
+use tlsrptd::store::{Folding, Store};
 
 /// A store on a fresh SQLite file; keep the `TempDir` alive as long as the store.
+/// A store that folds reports into the rollups only when asked
+/// ([`Store::fold_rollups`]), so a test knows which reads run on pending reports.
 pub async fn sqlite_store() -> (Store, TempDir) {
     let dir = tempfile::tempdir().expect("tempdir");
-    let store = Store::open(&sqlite_url(&dir)).await.expect("open sqlite");
+    let store = Store::open_with(&sqlite_url(&dir), Folding::OnRequest)
+        .await
+        .expect("open sqlite");
     (store, dir)
 }
 
@@ -50,7 +54,10 @@ static NEXT_DB: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new
 
 pub async fn postgres_store() -> (Store, ()) {
     let url = postgres_url().await;
-    (Store::open(&url).await.expect("open postgres"), ())
+    let store = Store::open_with(&url, Folding::OnRequest)
+        .await
+        .expect("open postgres");
+    (store, ())
 }
 
 /// `(result-type, sending-mta-ip, receiving-mx-hostname, failed-session-count)`

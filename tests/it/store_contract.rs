@@ -29,6 +29,7 @@ macro_rules! contract {
             case!(dedup_across_json_gzip_and_email);
             case!(raw_bytes_come_back_byte_for_byte);
             case!(read_methods_match_hand_computed_numbers);
+            case!(reads_are_the_same_before_and_after_folding);
             case!(pagination_walks_without_gaps_or_repeats);
             case!(rejected_submissions_are_quarantined_with_bytes);
             case!(concurrent_commits_store_each_report_once);
@@ -217,8 +218,72 @@ fn sc(key: &str, reports: i64, ok: i64, failed: i64) -> SessionCounts {
     }
 }
 
+/// Two reports folded into the rollups, two pending: the answers count both kinds.
 async fn read_methods_match_hand_computed_numbers(store: &Store) {
+    let reports = crate::helpers::known_set();
+    let (first, rest) = reports.split_at(2);
+    for r in first {
+        assert_eq!(ingest(store, r.clone()).await.verdict(), Verdict::Stored);
+    }
+    assert_eq!(store.fold_rollups().await.unwrap(), 2);
+    for r in rest {
+        assert_eq!(ingest(store, r.clone()).await.verdict(), Verdict::Stored);
+    }
+    assert_known_set_reads(store).await;
+    assert_eq!(store.fold_rollups().await.unwrap(), 2);
+    assert_eq!(store.fold_rollups().await.unwrap(), 0, "nothing left");
+    assert_known_set_reads(store).await;
+}
+
+/// No report folded yet, then all of them: the same answers.
+async fn reads_are_the_same_before_and_after_folding(store: &Store) {
     seed_known_set(store).await;
+    assert_known_set_reads(store).await;
+    assert_eq!(store.fold_rollups().await.unwrap(), 4);
+    assert_known_set_reads(store).await;
+
+    // A report naming a domain in two policies counts once for it, pending or folded;
+    // a duplicate adds nothing to fold.
+    let two_policies = report_json(
+        "org-c.example",
+        "c-1",
+        D + 2,
+        &[
+            ("example.com", "sts", 3, 1, &[]),
+            ("example.com", "tlsa", 2, 0, &[]),
+        ],
+    );
+    assert_eq!(
+        ingest(store, two_policies.clone()).await.verdict(),
+        Verdict::Stored
+    );
+    assert_eq!(
+        ingest(store, two_policies).await.verdict(),
+        Verdict::Duplicate
+    );
+    let counts = |domains: Vec<tlsrptd::store::DomainOverview>| {
+        domains
+            .into_iter()
+            .find(|d| d.domain == "example.com")
+            .map(|d| {
+                (
+                    d.reports,
+                    d.successful_sessions,
+                    d.failed_sessions,
+                    d.organizations,
+                )
+            })
+    };
+    let window = range(D, D + 5);
+    let pending = counts(store.list_domains(window).await.unwrap());
+    assert_eq!(pending, Some((1, 5, 1, 1)));
+    assert_eq!(store.fold_rollups().await.unwrap(), 1);
+    assert_eq!(counts(store.list_domains(window).await.unwrap()), pending);
+    let summary = store.domain_summary("example.com", window).await.unwrap();
+    assert_eq!(summary.by_organization, vec![sc("org-c.example", 1, 5, 1)]);
+}
+
+async fn assert_known_set_reads(store: &Store) {
     let window = range(D, D + 5);
 
     let domains = store.list_domains(window).await.unwrap();
@@ -492,4 +557,31 @@ async fn concurrent_commits_store_each_report_once(store: &Store) {
         (s.reports, s.successful_sessions, s.failed_sessions),
         (300, 300, 300)
     );
+}
+
+/// Without being asked, the writer folds what it stored once it has nothing to commit.
+async fn idle_writer_folds_what_it_stored(url: &str) {
+    let store = Store::open(url).await.expect("open store");
+    seed_known_set(&store).await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while store.pending_rollup_reports().await.unwrap() > 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "reports still pending after 30 s of idle writer"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_known_set_reads(&store).await;
+}
+
+#[tokio::test]
+async fn sqlite_idle_writer_folds_what_it_stored() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    idle_writer_folds_what_it_stored(&crate::helpers::sqlite_url(&dir)).await;
+}
+
+#[tokio::test]
+#[ignore = "needs TLSRPT_TEST_POSTGRES_URL; run by .ci/run"]
+async fn postgres_idle_writer_folds_what_it_stored() {
+    idle_writer_folds_what_it_stored(&crate::helpers::postgres_url().await).await;
 }
