@@ -136,22 +136,55 @@ impl BatchWriter for SqliteWriter {
 }
 
 /// Folds up to [`rollup::FOLD_CHUNK`] pending reports into the rollups in one
-/// transaction; returns how many.
+/// transaction (see `rollup.rs`); returns how many.
 fn fold_rollups(conn: &mut rusqlite::Connection) -> Result<u64, StoreError> {
+    let sql = |text: &str| text.replace('$', "?");
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let cutoff: Option<i64> = tx
-        .prepare_cached(&rollup::FOLD_CUTOFF.replace('$', "?"))?
+        .prepare_cached(&sql(rollup::FOLD_CUTOFF))?
         .query_row(params![rollup::FOLD_CHUNK], |row| row.get(0))?;
     let Some(cutoff) = cutoff else {
         return Ok(0);
     };
-    let mut folded = 0;
-    for statement in rollup::SQLITE_FOLD {
-        // The last statement deletes the pending rows: its count is the reports folded.
-        folded = tx
-            .prepare_cached(&statement.replace('$', "?"))?
-            .execute(params![cutoff])?;
+    let mut deltas = rollup::Deltas::default();
+    {
+        let mut select = tx.prepare_cached(&sql(rollup::PENDING_POLICIES))?;
+        let mut rows = select.query(params![cutoff])?;
+        while let Some(row) = rows.next()? {
+            deltas.add(rollup::PendingPolicy {
+                report_row: row.get(0)?,
+                domain: row.get(1)?,
+                organization: row.get(2)?,
+                start: row.get(3)?,
+                successful: row.get(4)?,
+                failed: row.get(5)?,
+            });
+        }
     }
+    {
+        let mut upsert = tx.prepare_cached(&sql(rollup::DOMAINS))?;
+        for ((domain, start), s) in deltas.domains() {
+            upsert.execute(params![domain, start, s.reports, s.successful, s.failed])?;
+        }
+        let mut upsert = tx.prepare_cached(&sql(rollup::ORGANIZATIONS))?;
+        for ((domain, org, start), s) in deltas.organizations() {
+            upsert.execute(params![
+                domain,
+                org,
+                start,
+                s.reports,
+                s.successful,
+                s.failed
+            ])?;
+        }
+        let mut insert = tx.prepare_cached(&sql(rollup::PAIRS))?;
+        for (domain, org) in deltas.pairs() {
+            insert.execute(params![domain, org])?;
+        }
+    }
+    let folded = tx
+        .prepare_cached(&sql(rollup::DELETE_FOLDED))?
+        .execute(params![cutoff])?;
     tx.commit()?;
     Ok(folded as u64)
 }
