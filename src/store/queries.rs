@@ -13,7 +13,11 @@
 /// The policies of reports not yet folded into the rollups (`rollup.rs`), joined from the
 /// pending side: at most a few thousand reports, a key lookup each. Every rollup query
 /// adds these to its rollup rows in the same statement, so it reads one snapshot and
-/// counts each stored report once, folded or not.
+/// counts each stored report once, folded or not. Where a query names one domain it
+/// compares `p.policy_domain || ''`: an expression no index covers, so SQLite looks up
+/// each pending report's policies by `policies_report` instead of scanning the domain's
+/// range of `policies_domain_cover` once per pending report (measured: 2 s instead of
+/// milliseconds with 4,096 reports pending).
 macro_rules! pending_policies {
     () => {
         "FROM rollup_pending q CROSS JOIN policies p WHERE p.report_row = q.report_row "
@@ -43,18 +47,25 @@ macro_rules! domain_rows_of_domain {
              UNION ALL SELECT p.start_at, COUNT(DISTINCT p.report_row), \
              SUM(p.total_successful), SUM(p.total_failed) ",
             pending_policies!(),
-            "AND p.policy_domain = $1 AND p.start_at >= $2 AND p.start_at < $3 GROUP BY p.start_at"
+            "AND p.policy_domain || '' = $1 AND p.start_at >= $2 AND p.start_at < $3 GROUP BY p.start_at"
         )
     };
 }
 
-/// Sums per domain over a range, for the domain list.
+/// Sums per domain over a range, for the domain list. The pending reports are summed per
+/// domain only (not per start time first, as in [`domain_rows_in_range!`]): half the
+/// sorting when thousands are pending.
 pub(super) const DOMAIN_TOTALS_ALL: &str = concat!(
     "SELECT policy_domain, \
     CAST(SUM(reports) AS BIGINT) AS reports, CAST(SUM(successful) AS BIGINT) AS successful, \
-    CAST(SUM(failed) AS BIGINT) AS failed, MAX(start_at) AS last_start FROM (",
-    domain_rows_in_range!(),
-    ") t GROUP BY policy_domain ORDER BY policy_domain"
+    CAST(SUM(failed) AS BIGINT) AS failed, MAX(start_at) AS last_start FROM ( \
+    SELECT policy_domain, start_at, reports, successful, failed FROM rollup_domains \
+    WHERE start_at >= $1 AND start_at < $2 \
+    UNION ALL SELECT p.policy_domain, MAX(p.start_at), COUNT(DISTINCT p.report_row), \
+    SUM(p.total_successful), SUM(p.total_failed) ",
+    pending_policies!(),
+    "AND p.start_at >= $1 AND p.start_at < $2 GROUP BY p.policy_domain \
+    ) t GROUP BY policy_domain ORDER BY policy_domain"
 );
 
 /// Reporting organizations per domain over a range: one probe of `rollup_organizations`
@@ -129,7 +140,7 @@ pub(super) const BY_ORGANIZATION: &str = concat!(
     UNION ALL SELECT p.organization_name, COUNT(DISTINCT p.report_row), \
     SUM(p.total_successful), SUM(p.total_failed) ",
     pending_policies!(),
-    "AND p.policy_domain = $1 AND p.start_at >= $2 AND p.start_at < $3 \
+    "AND p.policy_domain || '' = $1 AND p.start_at >= $2 AND p.start_at < $3 \
     GROUP BY p.organization_name) t \
     GROUP BY organization_name ORDER BY 4 DESC, 3 DESC, 1"
 );

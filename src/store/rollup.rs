@@ -36,7 +36,7 @@ pub enum Folding {
 /// reports' policies (a key lookup each), so this bounds what a read adds to its rollup
 /// rows: about 4,000 reports, a few milliseconds. Larger folds save little more: at 4,096
 /// reports a fold already writes each rollup page about once.
-pub(super) const FOLD_AFTER_REPORTS: usize = 4096;
+pub(super) const FOLD_AFTER_REPORTS: usize = 8192;
 
 /// The writer folds what it stored at most this long ago, even under a steady trickle
 /// that never leaves it idle, so pending reports do not linger until the count is reached.
