@@ -64,12 +64,12 @@ impl BatchWriter for PgWriter {
         result
     }
 
-    async fn fold_rollups(&mut self) -> Result<u64, StoreError> {
+    async fn fold_rollups(&mut self, wait: bool) -> Result<u64, StoreError> {
         let conn = match &mut self.conn {
             Some(conn) => conn,
             None => self.conn.insert(self.pool.acquire().await?),
         };
-        let result = fold_rollups(conn).await;
+        let result = fold_rollups(conn, wait).await;
         if result.is_err() {
             self.conn = None;
         }
@@ -319,13 +319,25 @@ async fn write_batch(
 }
 
 /// Folds up to [`rollup::FOLD_CHUNK`] pending reports into the rollups in one
-/// transaction, after the folds before it (advisory lock); returns how many.
-async fn fold_rollups(conn: &mut sqlx::PgConnection) -> Result<u64, StoreError> {
+/// transaction, after the folds before it (advisory lock); returns how many. With `wait`
+/// false, returns 0 at once when another writer (of this node or another) is folding: it
+/// folds every pending report, these included, and this writer goes back to committing.
+async fn fold_rollups(conn: &mut sqlx::PgConnection, wait: bool) -> Result<u64, StoreError> {
     let mut tx = sqlx::Connection::begin_with(conn, "BEGIN").await?;
-    sqlx::query("SELECT pg_advisory_xact_lock($1)")
-        .bind(rollup::PG_FOLD_LOCK)
-        .execute(&mut *tx)
-        .await?;
+    if wait {
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(rollup::PG_FOLD_LOCK)
+            .execute(&mut *tx)
+            .await?;
+    } else {
+        let locked: bool = sqlx::query_scalar("SELECT pg_try_advisory_xact_lock($1)")
+            .bind(rollup::PG_FOLD_LOCK)
+            .fetch_one(&mut *tx)
+            .await?;
+        if !locked {
+            return Ok(0);
+        }
+    }
     let cutoff: Option<i64> = sqlx::query_scalar(rollup::FOLD_CUTOFF)
         .bind(rollup::FOLD_CHUNK)
         .fetch_one(&mut *tx)

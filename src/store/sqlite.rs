@@ -130,7 +130,8 @@ impl BatchWriter for SqliteWriter {
         write_batch(&mut self.conn, batch)
     }
 
-    async fn fold_rollups(&mut self) -> Result<u64, StoreError> {
+    /// One writer per database file at a time holds SQLite's write lock anyway.
+    async fn fold_rollups(&mut self, _wait: bool) -> Result<u64, StoreError> {
         fold_rollups(&mut self.conn)
     }
 }

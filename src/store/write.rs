@@ -159,8 +159,9 @@ pub(super) trait BatchWriter: Send {
     ) -> impl Future<Output = Result<Vec<CommitReceipt>, StoreError>> + Send;
 
     /// Folds up to [`rollup::FOLD_CHUNK`] pending reports (the lowest ids) into the
-    /// rollups in one transaction; returns how many.
-    fn fold_rollups(&mut self) -> impl Future<Output = Result<u64, StoreError>> + Send;
+    /// rollups in one transaction; returns how many. Unless `wait`, a backend with
+    /// several writers may return 0 at once while another writer is folding.
+    fn fold_rollups(&mut self, wait: bool) -> impl Future<Output = Result<u64, StoreError>> + Send;
 }
 
 /// Reports this writer stored and has not folded yet.
@@ -186,16 +187,18 @@ impl Unfolded {
     }
 }
 
-/// Folds until nothing is pending; returns how many reports were folded. A failure is
-/// logged and returned; the reports stay pending (and counted by reads) for the next try.
+/// Folds until nothing is pending (`wait`: even if another writer is folding); returns
+/// how many reports were folded. A failure is logged and returned; the reports stay
+/// pending (and counted by reads) for the next try.
 async fn fold_all<W: BatchWriter>(
     writer: &mut W,
     unfolded: &mut Unfolded,
+    wait: bool,
 ) -> Result<u64, StoreError> {
     let started = Instant::now();
     let mut total = 0;
     loop {
-        match writer.fold_rollups().await {
+        match writer.fold_rollups(wait).await {
             Ok(n) => {
                 total += n;
                 if n < rollup::FOLD_CHUNK as u64 {
@@ -250,7 +253,7 @@ pub(super) async fn run_writer<W: BatchWriter>(
                     Ok(job) => job,
                     Err(_idle) => {
                         drop(rx);
-                        let _ = fold_all(&mut writer, &mut unfolded).await;
+                        let _ = fold_all(&mut writer, &mut unfolded, false).await;
                         continue;
                     }
                 }
@@ -278,7 +281,8 @@ pub(super) async fn run_writer<W: BatchWriter>(
             unfolded.add(stored);
         }
         if !fold_requests.is_empty() || (automatic && unfolded.due()) {
-            let result = fold_all(&mut writer, &mut unfolded).await;
+            let wait = !fold_requests.is_empty();
+            let result = fold_all(&mut writer, &mut unfolded, wait).await;
             for reply in fold_requests.drain(..) {
                 let _ = reply.send(match &result {
                     Ok(n) => Ok(*n),
