@@ -59,8 +59,9 @@ pub(super) const FOLD_CUTOFF: &str = "SELECT MAX(report_row) AS cutoff FROM \
 /// SQLite: the pending reports' policies up to the cutoff `$1`, report by report. The
 /// writer sums them in memory ([`Deltas`]) — sorting them in SQL for three `GROUP BY`s
 /// took most of a fold's time — and upserts the sums in key order ([`DOMAINS`],
-/// [`ORGANIZATIONS`], [`PAIRS`]), all while it holds the database's write lock, so the
-/// rows read are exactly the rows [`DELETE_FOLDED`] removes.
+/// [`ORGANIZATIONS`], [`PAIRS`] for pairs it does not know to be stored), all while it
+/// holds the database's write lock, so the rows read are exactly the rows
+/// [`DELETE_FOLDED`] removes.
 pub(super) const PENDING_POLICIES: &str = "SELECT p.report_row, p.policy_domain, \
     p.organization_name, p.start_at, p.total_successful, p.total_failed \
     FROM rollup_pending q CROSS JOIN policies p \
@@ -243,6 +244,12 @@ pub(super) const POSTGRES_FOLD: &str = concat!(
         ON CONFLICT (policy_domain, organization_name) DO NOTHING) \
      SELECT COUNT(*) FROM taken"
 );
+
+/// Most (domain, organization) pairs the SQLite writer remembers as stored in
+/// `domain_organizations`, so a fold does not insert them again: ~10 MB at most, room for
+/// thousands of domains with their reporters; beyond, the writer starts over (reports
+/// can name new domains without limit).
+pub(super) const KNOWN_PAIRS: usize = 100_000;
 
 /// Key of the PostgreSQL advisory lock folds take turns on (any fixed number that no
 /// other user of the database takes; this one spells "tlsrollu").

@@ -51,10 +51,6 @@ const WAL_AUTOCHECKPOINT_PAGES: i64 = 25_000;
 /// (SIGBUS) instead of failing that query. The writer does not map the file.
 const READER_MMAP_BYTES: i64 = 1 << 30;
 
-/// Most (domain, organization) pairs the writer remembers as stored: ~10 MB at most,
-/// room for thousands of domains with their reporters; beyond, it starts over.
-const KNOWN_PAIRS: usize = 100_000;
-
 pub(super) async fn connect(url: &str) -> Result<SqlitePool, StoreError> {
     let options = SqliteConnectOptions::from_str(url)?
         .create_if_missing(true)
@@ -208,7 +204,7 @@ fn fold_rollups(
     tx.commit()?;
     // Only pairs now committed; a cache of what is certainly stored, so bounded by
     // dropping it whole (reports name new domains without limit).
-    if known_pairs.len() + new_pairs.len() > KNOWN_PAIRS {
+    if known_pairs.len() + new_pairs.len() > rollup::KNOWN_PAIRS {
         known_pairs.clear();
     }
     known_pairs.extend(new_pairs);
