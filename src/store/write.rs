@@ -167,8 +167,12 @@ pub(super) trait BatchWriter: Send {
 /// Reports this writer stored and has not folded yet.
 struct Unfolded {
     reports: usize,
-    /// When the oldest of them was committed.
+    /// When the oldest of them was committed (or the last fold failed).
     since: Option<Instant>,
+    /// The last fold failed (e.g. the database is down): wait [`rollup::FOLD_AFTER`]
+    /// before the next idle try instead of [`rollup::FOLD_WHEN_IDLE`], so an outage logs
+    /// a warning every few seconds, not twice a second.
+    failed: bool,
 }
 
 impl Unfolded {
@@ -210,6 +214,7 @@ async fn fold_all<W: BatchWriter>(
                 tracing::warn!(error = %e, "folding reports into the rollups failed; will retry");
                 // Retry on the next trigger, not in a tight loop.
                 unfolded.since = Some(Instant::now());
+                unfolded.failed = true;
                 return Err(e);
             }
         }
@@ -217,6 +222,7 @@ async fn fold_all<W: BatchWriter>(
     *unfolded = Unfolded {
         reports: 0,
         since: None,
+        failed: false,
     };
     let elapsed = started.elapsed();
     tracing::debug!(
@@ -244,12 +250,18 @@ pub(super) async fn run_writer<W: BatchWriter>(
     let mut unfolded = Unfolded {
         reports: 0,
         since: automatic.then(Instant::now),
+        failed: false,
     };
     loop {
         {
             let mut rx = queue.0.lock().await;
             let first = if automatic && unfolded.since.is_some() {
-                match tokio::time::timeout(rollup::FOLD_WHEN_IDLE, rx.recv()).await {
+                let idle = if unfolded.failed {
+                    rollup::FOLD_AFTER
+                } else {
+                    rollup::FOLD_WHEN_IDLE
+                };
+                match tokio::time::timeout(idle, rx.recv()).await {
                     Ok(job) => job,
                     Err(_idle) => {
                         drop(rx);
