@@ -4,6 +4,8 @@
 //! SQLite writer turns them into single-row prepared statements, the PostgreSQL writer
 //! into multi-row statements of power-of-two sizes.
 
+use std::collections::HashMap;
+
 /// JSON text of a value kept in a TEXT column (policy strings, warnings, envelopes).
 pub(super) fn to_json<T: serde::Serialize>(value: &T) -> String {
     // Serializing our own plain structs and string vectors cannot fail.
@@ -25,7 +27,60 @@ pub(super) const SELECT_REPORT_ID: &str =
 
 pub(super) const INSERT_POLICIES: &str = "INSERT INTO policies \
     (id, report_row, position, policy_type, policy_domain, policy_string, mx_host, total_successful, \
-     total_failed, start_at, organization_name) ";
+     total_failed, start_at, organization_name, policy_text) ";
+
+/// Adds policy texts not stored yet (`$1` types, `$2` texts, SQLite: one of each).
+pub(super) const INSERT_POLICY_TEXT: &str = "INSERT INTO policy_texts (policy_type, policy_string) VALUES ($1, $2) \
+     ON CONFLICT (policy_type, policy_string) DO NOTHING";
+
+/// PostgreSQL: the texts of a batch at once, `$1` types and `$2` texts as arrays.
+pub(super) const PG_INSERT_POLICY_TEXTS: &str = "INSERT INTO policy_texts (policy_type, policy_string) \
+     SELECT * FROM unnest($1::text[], $2::text[]) \
+     ON CONFLICT (policy_type, policy_string) DO NOTHING";
+
+pub(super) const PG_SELECT_POLICY_TEXTS: &str = "SELECT t.id, t.policy_type, t.policy_string \
+    FROM policy_texts t JOIN unnest($1::text[], $2::text[]) AS m(policy_type, policy_string) \
+    ON t.policy_type = m.policy_type AND t.policy_string = m.policy_string";
+
+pub(super) const SELECT_POLICY_TEXT: &str =
+    "SELECT id FROM policy_texts WHERE policy_type = $1 AND policy_string = $2";
+
+/// Most bytes of policy text a writer keeps with their ids: real senders publish a few
+/// hundred bytes per domain, so 16 MiB holds tens of thousands of domains' policies;
+/// beyond (texts invented by a sender), the writer starts over and looks ids up again.
+const POLICY_TEXT_CACHE_BYTES: usize = 16 << 20;
+
+/// Ids of policy texts (migration 0006) a writer knows to be committed, by type and text,
+/// so the ids of known texts cost no statement.
+#[derive(Debug, Default)]
+pub(super) struct PolicyTexts {
+    ids: HashMap<String, HashMap<String, i64>>,
+    bytes: usize,
+}
+
+impl PolicyTexts {
+    pub(super) fn get(&self, policy_type: &str, text: &str) -> Option<i64> {
+        self.ids.get(policy_type)?.get(text).copied()
+    }
+
+    pub(super) fn insert(&mut self, policy_type: String, text: String, id: i64) {
+        self.bytes += policy_type.len() + text.len();
+        if self.bytes > POLICY_TEXT_CACHE_BYTES {
+            self.ids.clear();
+            self.bytes = policy_type.len() + text.len();
+        }
+        self.ids.entry(policy_type).or_default().insert(text, id);
+    }
+
+    /// Remembers the ids a batch just committed.
+    pub(super) fn absorb(&mut self, committed: PolicyTexts) {
+        for (policy_type, texts) in committed.ids {
+            for (text, id) in texts {
+                self.insert(policy_type.clone(), text, id);
+            }
+        }
+    }
+}
 
 pub(super) const INSERT_DETAILS: &str = "INSERT INTO failure_details (policy_row, position, result_type, \
     sending_mta_ip, receiving_mx_hostname, receiving_mx_helo, receiving_ip, failed_session_count, \

@@ -33,17 +33,23 @@ use super::insert::{self as ins, ChunksPow2 as _, Table};
 use super::rollup;
 use super::write::BatchWriter;
 use super::{CommitReceipt, NewSubmission, ReportOutcome};
+use crate::report::{PolicyResult, Report};
 
 /// A PostgreSQL writer task's connection: one kept between batches, a broken one dropped
 /// and replaced by the next batch.
 pub(super) struct PgWriter {
     pool: PgPool,
     conn: Option<sqlx::pool::PoolConnection<Postgres>>,
+    policy_texts: ins::PolicyTexts,
 }
 
 impl PgWriter {
     pub(super) fn new(pool: PgPool) -> Self {
-        PgWriter { pool, conn: None }
+        PgWriter {
+            pool,
+            conn: None,
+            policy_texts: ins::PolicyTexts::default(),
+        }
     }
 }
 
@@ -56,7 +62,7 @@ impl BatchWriter for PgWriter {
             Some(conn) => conn,
             None => self.conn.insert(self.pool.acquire().await?),
         };
-        let result = write_batch(conn, batch).await;
+        let result = write_batch(conn, &mut self.policy_texts, batch).await;
         if result.is_err() {
             // Do not keep a connection that may be broken.
             self.conn = None;
@@ -80,8 +86,12 @@ impl BatchWriter for PgWriter {
 /// Commits a batch with a handful of multi-row statements per table: ids are
 /// allocated up front (`alloc_ids`), reports are inserted with `ON CONFLICT DO
 /// NOTHING`, and the ids that made it in tell stored from duplicate.
+/// A policy row of a batch: (id, report id, position, report, policy, policy text JSON).
+type PolicyRow<'a> = (i64, i64, i64, &'a Report, &'a PolicyResult, String);
+
 async fn write_batch(
     conn: &mut sqlx::PgConnection,
+    policy_texts: &mut ins::PolicyTexts,
     submissions: &[&NewSubmission],
 ) -> Result<Vec<CommitReceipt>, StoreError> {
     let mut tx = sqlx::Connection::begin_with(conn, "BEGIN").await?;
@@ -177,7 +187,7 @@ async fn write_batch(
 
     // Policies and failure details of the reports that were inserted.
     let mut policy_id = policy_ids.iter();
-    let mut policy_rows = Vec::new();
+    let mut policy_rows: Vec<PolicyRow<'_>> = Vec::new();
     let mut detail_rows = Vec::new();
     for (id, _, _, new, _) in rows.iter().filter(|row| inserted.contains(&row.0)) {
         let r = &new.report;
@@ -185,7 +195,14 @@ async fn write_batch(
             let pid = *policy_id
                 .next()
                 .ok_or_else(|| StoreError::Corrupt("id allocation".into()))?;
-            policy_rows.push((pid, *id, position as i64, r, p));
+            policy_rows.push((
+                pid,
+                *id,
+                position as i64,
+                r,
+                p,
+                ins::to_json(&p.policy_string),
+            ));
             detail_rows.extend(
                 p.failure_details
                     .iter()
@@ -194,21 +211,36 @@ async fn write_batch(
             );
         }
     }
-    for chunk in policy_rows.chunks_pow2() {
+    let batch_texts = policy_text_ids(&mut tx, policy_texts, &policy_rows).await?;
+    let text_ids = policy_rows
+        .iter()
+        .map(|(_, _, _, _, p, text)| {
+            policy_texts
+                .get(&p.policy_type, text)
+                .or_else(|| batch_texts.get(&p.policy_type, text))
+                .ok_or_else(|| StoreError::Corrupt("a policy text was not stored".into()))
+        })
+        .collect::<Result<Vec<i64>, StoreError>>()?;
+    let rows_with_text: Vec<(&PolicyRow<'_>, i64)> = policy_rows.iter().zip(text_ids).collect();
+    for chunk in rows_with_text.chunks_pow2() {
         let mut insert = sqlx::QueryBuilder::<Postgres>::new(ins::INSERT_POLICIES);
-        insert.push_values(chunk, |mut b, (pid, rid, position, r, p)| {
-            b.push_bind(*pid)
-                .push_bind(*rid)
-                .push_bind(*position)
-                .push_bind(p.policy_type.as_str())
-                .push_bind(p.policy_domain.as_deref().unwrap_or(""))
-                .push_bind(ins::to_json(&p.policy_string))
-                .push_bind(ins::to_json(&p.mx_host))
-                .push_bind(p.total_successful)
-                .push_bind(p.total_failed)
-                .push_bind(r.start.timestamp())
-                .push_bind(r.organization_name.as_str());
-        });
+        insert.push_values(
+            chunk,
+            |mut b, ((pid, rid, position, r, p, text), text_id)| {
+                b.push_bind(*pid)
+                    .push_bind(*rid)
+                    .push_bind(*position)
+                    .push_bind(p.policy_type.as_str())
+                    .push_bind(p.policy_domain.as_deref().unwrap_or(""))
+                    .push_bind(text.as_str())
+                    .push_bind(ins::to_json(&p.mx_host))
+                    .push_bind(p.total_successful)
+                    .push_bind(p.total_failed)
+                    .push_bind(r.start.timestamp())
+                    .push_bind(r.organization_name.as_str())
+                    .push_bind(*text_id);
+            },
+        );
         insert.build().execute(&mut *tx).await?;
     }
     for chunk in detail_rows.chunks_pow2() {
@@ -315,7 +347,44 @@ async fn write_batch(
         delete.build().execute(&mut *tx).await?;
     }
     tx.commit().await?;
+    policy_texts.absorb(batch_texts);
     Ok(receipts)
+}
+
+/// The ids of the policy texts of `policies` that `known` lacks: stored first where new
+/// (in sorted order, so two writers adding the same texts wait on each other instead of
+/// deadlocking), then read back. Returned apart from `known` because the transaction may
+/// still roll back.
+async fn policy_text_ids(
+    tx: &mut sqlx::Transaction<'_, Postgres>,
+    known: &ins::PolicyTexts,
+    policies: &[PolicyRow<'_>],
+) -> Result<ins::PolicyTexts, StoreError> {
+    let missing: std::collections::BTreeSet<(&str, &str)> = policies
+        .iter()
+        .filter(|row| known.get(&row.4.policy_type, &row.5).is_none())
+        .map(|row| (row.4.policy_type.as_str(), row.5.as_str()))
+        .collect();
+    let mut found = ins::PolicyTexts::default();
+    if missing.is_empty() {
+        return Ok(found);
+    }
+    let types: Vec<&str> = missing.iter().map(|m| m.0).collect();
+    let texts: Vec<&str> = missing.iter().map(|m| m.1).collect();
+    sqlx::query(ins::PG_INSERT_POLICY_TEXTS)
+        .bind(&types)
+        .bind(&texts)
+        .execute(&mut **tx)
+        .await?;
+    let rows: Vec<(i64, String, String)> = sqlx::query_as(ins::PG_SELECT_POLICY_TEXTS)
+        .bind(&types)
+        .bind(&texts)
+        .fetch_all(&mut **tx)
+        .await?;
+    for (id, policy_type, text) in rows {
+        found.insert(policy_type, text, id);
+    }
+    Ok(found)
 }
 
 /// Folds up to [`rollup::FOLD_CHUNK`] pending reports into the rollups in one

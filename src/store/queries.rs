@@ -154,12 +154,17 @@ pub(super) const BY_POLICY_TYPE: &str = "SELECT policy_type AS key, \
     GROUP BY policy_type ORDER BY 4 DESC, 3 DESC, 1";
 
 /// Each distinct policy (type and text) of a domain: first and last report start, and
-/// how many reports carried it, from the policies of the range.
-pub(super) const POLICIES_SEEN: &str = "SELECT policy_type, policy_string, \
-    MIN(start_at) AS first_start, MAX(start_at) AS last_start, \
-    COUNT(DISTINCT report_row) AS reports \
-    FROM policies WHERE policy_domain = $1 AND start_at >= $2 AND start_at < $3 \
-    GROUP BY policy_type, policy_string ORDER BY 4 DESC, 1, 2";
+/// how many reports carried it, from the policies of the range. Grouped by the text's id
+/// (migration 0006), which the covering index holds, so the policy rows are not read;
+/// the few texts are looked up after.
+pub(super) const POLICIES_SEEN: &str = "SELECT t.policy_type, t.policy_string, \
+    g.first_start, g.last_start, g.reports FROM ( \
+        SELECT policy_text, MIN(start_at) AS first_start, MAX(start_at) AS last_start, \
+        COUNT(DISTINCT report_row) AS reports \
+        FROM policies WHERE policy_domain = $1 AND start_at >= $2 AND start_at < $3 \
+        GROUP BY policy_text) g \
+    JOIN policy_texts t ON t.id = g.policy_text \
+    ORDER BY g.last_start DESC, t.policy_type, t.policy_string";
 
 /// Reports newest first, optionally of one organization. `$4` and `$5` are the cursor
 /// (start, id), `(i64::MAX, i64::MAX)` for the first page.

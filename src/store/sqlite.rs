@@ -112,6 +112,7 @@ pub(super) fn spawn_writer(
                 SqliteWriter {
                     conn,
                     known_pairs: HashSet::new(),
+                    policy_texts: ins::PolicyTexts::default(),
                 },
                 queue,
                 folding,
@@ -127,6 +128,7 @@ struct SqliteWriter {
     /// (domain, organization) pairs known to be in `domain_organizations`, so a fold
     /// does not insert them again (a tenth of a fold's time).
     known_pairs: HashSet<(String, String)>,
+    policy_texts: ins::PolicyTexts,
 }
 
 impl BatchWriter for SqliteWriter {
@@ -134,7 +136,7 @@ impl BatchWriter for SqliteWriter {
         &mut self,
         batch: &[&NewSubmission],
     ) -> Result<Vec<CommitReceipt>, StoreError> {
-        write_batch(&mut self.conn, batch)
+        write_batch(&mut self.conn, &mut self.policy_texts, batch)
     }
 
     /// One writer per database file at a time holds SQLite's write lock anyway.
@@ -224,9 +226,12 @@ fn single_row(insert: &str, n: usize, suffix: &str) -> String {
 /// copy's id, and a submission whose reports were all duplicates is not kept.
 fn write_batch(
     conn: &mut rusqlite::Connection,
+    policy_texts: &mut ins::PolicyTexts,
     submissions: &[&NewSubmission],
 ) -> Result<Vec<CommitReceipt>, StoreError> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    // Policy texts this batch stored (or found stored), remembered once it commits.
+    let mut new_texts = ins::PolicyTexts::default();
     let mut receipts = Vec::with_capacity(submissions.len());
     {
         let mut insert_submission =
@@ -236,7 +241,9 @@ fn write_batch(
             12,
             ins::ON_REPORT_CONFLICT,
         ))?;
-        let mut insert_policy = tx.prepare_cached(&single_row(ins::INSERT_POLICIES, 11, ""))?;
+        let mut insert_policy = tx.prepare_cached(&single_row(ins::INSERT_POLICIES, 12, ""))?;
+        let mut insert_text = tx.prepare_cached(&ins::INSERT_POLICY_TEXT.replace('$', "?"))?;
+        let mut select_text = tx.prepare_cached(&ins::SELECT_POLICY_TEXT.replace('$', "?"))?;
         let mut insert_detail = tx.prepare_cached(&single_row(ins::INSERT_DETAILS, 10, ""))?;
         let mut insert_quarantine =
             tx.prepare_cached(&single_row(ins::INSERT_QUARANTINE, 6, ""))?;
@@ -294,18 +301,33 @@ fn write_batch(
                 insert_pending.execute(params![report_id])?;
                 for (position, p) in r.policies.iter().enumerate() {
                     let domain = p.policy_domain.as_deref().unwrap_or("");
+                    let text = ins::to_json(&p.policy_string);
+                    let known = policy_texts
+                        .get(&p.policy_type, &text)
+                        .or_else(|| new_texts.get(&p.policy_type, &text));
+                    let text_id = match known {
+                        Some(id) => id,
+                        None => {
+                            insert_text.execute(params![p.policy_type, text])?;
+                            let id: i64 = select_text
+                                .query_row(params![p.policy_type, text], |row| row.get(0))?;
+                            new_texts.insert(p.policy_type.clone(), text.clone(), id);
+                            id
+                        }
+                    };
                     insert_policy.execute(params![
                         None::<i64>,
                         report_id,
                         position as i64,
                         p.policy_type,
                         domain,
-                        ins::to_json(&p.policy_string),
+                        text,
                         ins::to_json(&p.mx_host),
                         p.total_successful,
                         p.total_failed,
                         start,
                         r.organization_name,
+                        text_id,
                     ])?;
                     let policy_id = tx.last_insert_rowid();
                     for (position, d) in p.failure_details.iter().enumerate() {
@@ -352,5 +374,6 @@ fn write_batch(
         }
     }
     tx.commit()?;
+    policy_texts.absorb(new_texts);
     Ok(receipts)
 }

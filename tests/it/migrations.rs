@@ -147,6 +147,29 @@ async fn failure_details_survive_the_move_to_per_policy_keys() {
         details(1),
         vec![("tlsa-invalid".into(), Some("mx2".into()), 3)]
     );
+    // Migrations 0004 and 0006 filled the rollups and the policy texts from the old rows.
+    assert_eq!(store.pending_rollup_reports().await.unwrap(), 0);
+    let domains = store.list_domains(TimeRange::all()).await.unwrap();
+    assert_eq!(
+        domains
+            .iter()
+            .map(|d| (
+                d.domain.as_str(),
+                d.reports,
+                d.successful_sessions,
+                d.failed_sessions
+            ))
+            .collect::<Vec<_>>(),
+        vec![("old.example", 1, 10, 6)]
+    );
+    let seen: Vec<(String, i64)> = store
+        .policies_seen("old.example", TimeRange::all())
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|p| (p.policy_type, p.reports))
+        .collect();
+    assert_eq!(seen, vec![("sts".into(), 1), ("tlsa".into(), 1)]);
     let summary = store
         .domain_summary("old.example", TimeRange::all())
         .await

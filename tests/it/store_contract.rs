@@ -286,6 +286,30 @@ async fn reads_are_the_same_before_and_after_folding(store: &Store) {
 async fn assert_known_set_reads(store: &Store) {
     let window = range(D, D + 5);
 
+    // The policies seen, newest first: one text, reported as sts (a-1, b-1) and tlsa (a-2).
+    let seen: Vec<_> = store
+        .policies_seen("example.org", window)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|p| {
+            (
+                p.policy_type,
+                p.policy_string.len(),
+                p.first_start.timestamp() / 86_400 - D,
+                p.last_start.timestamp() / 86_400 - D,
+                p.reports,
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        vec![
+            ("tlsa".to_owned(), 4, 3, 3, 1),
+            ("sts".to_owned(), 4, 0, 1, 2)
+        ]
+    );
+
     let domains = store.list_domains(window).await.unwrap();
     let got: Vec<_> = domains
         .iter()
