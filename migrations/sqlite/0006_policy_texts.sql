@@ -4,7 +4,7 @@
 -- every policy row of the range for its text (on PostgreSQL, a quarter of the domain
 -- page at 90 days). Grouping by the id reads the covering index only, and the few
 -- distinct texts are looked up after. Senders publish one policy per domain for months,
--- so the table stays small: the writer keeps the ids it has seen (src/store/write.rs).
+-- so the table stays small: the writers keep the ids they have seen (src/store/insert.rs).
 -- Same in migrations/sqlite and migrations/postgres.
 CREATE TABLE policy_texts (
     id            INTEGER PRIMARY KEY,
