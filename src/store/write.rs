@@ -224,13 +224,15 @@ async fn fold_all<W: BatchWriter>(
         since: None,
         failed: false,
     };
-    let elapsed = started.elapsed();
-    tracing::debug!(
-        reports = total,
-        ms = elapsed.as_secs_f64() * 1e3,
-        "rollups folded"
-    );
-    metrics::histogram!("tlsrpt_store_fold_seconds").record(elapsed.as_secs_f64());
+    if total > 0 {
+        let elapsed = started.elapsed();
+        tracing::debug!(
+            reports = total,
+            ms = elapsed.as_secs_f64() * 1e3,
+            "rollups folded"
+        );
+        metrics::histogram!("tlsrpt_store_fold_seconds").record(elapsed.as_secs_f64());
+    }
     Ok(total)
 }
 
