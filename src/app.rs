@@ -42,6 +42,12 @@ pub enum AppError {
     Recipients(String),
     #[error("DKIM resolver: {0}")]
     Dkim(String),
+    #[error(
+        "the JSON API, dashboard and /metrics would listen on {addr}, which is not a loopback \
+         address, with no token: anyone who reaches it could read every report. Set \
+         --api-token, or serve them on a loopback or admin address with --read-listen"
+    )]
+    ReadSideExposed { addr: SocketAddr },
 }
 
 #[derive(Debug, Clone)]
@@ -58,26 +64,38 @@ pub struct App {
     http_addr: SocketAddr,
     tls: Option<(Arc<ReloadableCert>, Arc<rustls::ServerConfig>)>,
     router: axum::Router,
+    /// The read side's own listener (`--read-listen`), its address and routes.
+    read: Option<(TcpListener, SocketAddr, axum::Router)>,
     http: HttpArgs,
     smtp: Option<(TcpListener, SocketAddr, Arc<SmtpContext>)>,
 }
 
+/// Binds `addr` and returns the listener with its actual address (port 0 resolved).
+async fn bind_http(addr: SocketAddr) -> Result<(TcpListener, SocketAddr), AppError> {
+    let listener = TcpListener::bind(addr)
+        .await
+        .map_err(|source| AppError::Bind { addr, source })?;
+    let local = listener
+        .local_addr()
+        .map_err(|source| AppError::Bind { addr, source })?;
+    Ok((listener, local))
+}
+
 impl App {
     /// Opens the store (migrating it), prepares TLS and binds the listeners.
+    /// Refuses, before anything is opened, a read side on a non-loopback address without
+    /// a token.
     pub async fn build(config: AppConfig) -> Result<App, AppError> {
+        let read_side = config.http.read_listen.unwrap_or(config.http.http_listen);
+        if !read_side.ip().is_loopback() && config.http.api_token.is_none() {
+            return Err(AppError::ReadSideExposed { addr: read_side });
+        }
         let store = Store::open(&config.database_url).await?;
-        let http_listener = TcpListener::bind(config.http.http_listen)
-            .await
-            .map_err(|source| AppError::Bind {
-                addr: config.http.http_listen,
-                source,
-            })?;
-        let http_addr = http_listener
-            .local_addr()
-            .map_err(|source| AppError::Bind {
-                addr: config.http.http_listen,
-                source,
-            })?;
+        let (http_listener, http_addr) = bind_http(config.http.http_listen).await?;
+        let read_listener = match config.http.read_listen {
+            Some(addr) => Some(bind_http(addr).await?),
+            None => None,
+        };
         let tls = if config.http.http_plain {
             None
         } else {
@@ -96,7 +114,28 @@ impl App {
             Some((cert, server_config))
         };
         let pipeline = Pipeline::new(store.clone(), config.limits.clone());
-        let router = router(&store, &pipeline, &config.http);
+        let (router, read) = match read_listener {
+            // One listener for everything, as before --read-listen existed.
+            None => (
+                with_layers(
+                    intake_routes(&pipeline, &config.http).merge(read_routes(&store, &config.http)),
+                ),
+                None,
+            ),
+            // The public listener: intake and health checks, 404 for the rest.
+            Some((listener, addr)) => (
+                with_layers(
+                    intake_routes(&pipeline, &config.http)
+                        .merge(query::ops::health_router(store.clone()))
+                        .fallback(query::ops::not_found),
+                ),
+                Some((
+                    listener,
+                    addr,
+                    with_layers(read_routes(&store, &config.http)),
+                )),
+            ),
+        };
         let smtp = if config.smtp.no_smtp {
             None
         } else {
@@ -108,9 +147,16 @@ impl App {
             http_addr,
             tls,
             router,
+            read,
             http: config.http,
             smtp,
         })
+    }
+
+    /// Address of the read side's own listener (`None` without `--read-listen`: the read
+    /// side is on [`http_addr`](App::http_addr)).
+    pub fn read_addr(&self) -> Option<SocketAddr> {
+        self.read.as_ref().map(|(_, addr, _)| *addr)
     }
 
     /// Address of the SMTP listener (`None` with `--no-smtp`).
@@ -136,13 +182,21 @@ impl App {
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send) -> Result<(), AppError> {
         let scheme = if self.tls.is_some() { "https" } else { "http" };
         tracing::info!(addr = %self.http_addr, scheme, "HTTP listener ready");
+        if let Some((_, addr, _)) = &self.read {
+            tracing::info!(%addr, scheme, "read-side listener ready (API, dashboard, metrics)");
+        }
         let graceful = hyper_util::server::graceful::GracefulShutdown::new();
-        let builder = Arc::new(auto::Builder::new(TokioExecutor::new()));
-        let connections = Arc::new(Semaphore::new(self.http.max_connections.max(1)));
-        let acceptor = self
-            .tls
-            .as_ref()
-            .map(|(_, config)| tokio_rustls::TlsAcceptor::from(config.clone()));
+        let server = HttpServer {
+            builder: Arc::new(auto::Builder::new(TokioExecutor::new())),
+            // One cap over both listeners: it bounds the process's sockets and buffers.
+            connections: Arc::new(Semaphore::new(self.http.max_connections.max(1))),
+            max_connections: self.http.max_connections,
+            acceptor: self
+                .tls
+                .as_ref()
+                .map(|(_, config)| tokio_rustls::TlsAcceptor::from(config.clone())),
+            graceful: &graceful,
+        };
         let mut reload = reload_signal();
         let (smtp_stop, smtp_stopped) = tokio::sync::watch::channel(false);
         let smtp_task = self.smtp.map(|(listener, addr, context)| {
@@ -153,59 +207,111 @@ impl App {
                 smtp_stopped,
             ))
         });
-        tokio::pin!(shutdown);
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let intake = server.serve(self.http_listener, self.router, "http", stopped.clone());
+        let read = async {
+            if let Some((listener, _, router)) = self.read {
+                server.serve(listener, router, "read", stopped).await;
+            }
+        };
+        let control = async {
+            tokio::pin!(shutdown);
+            loop {
+                tokio::select! {
+                    _ = &mut shutdown => break,
+                    _ = reload.recv() => {
+                        if let Some((cert, _)) = &self.tls {
+                            match cert.reload() {
+                                Ok(true) => tracing::info!("TLS certificate reloaded"),
+                                Ok(false) => tracing::info!("SIGHUP: self-signed certificate, nothing to reload"),
+                                Err(e) => tracing::error!(error = %e, "TLS certificate reload failed; keeping the old one"),
+                            }
+                        }
+                    }
+                }
+            }
+            let _ = stop.send(true);
+        };
+        // The accept loops end (dropping their listeners) once `stop` is sent.
+        tokio::join!(intake, read, control);
+        // SMTP sessions get 421 now; their in-flight deliveries finish first.
+        let _ = smtp_stop.send(true);
+        tracing::info!(grace = ?self.http.shutdown_grace, "shutting down: finishing in-flight requests");
+        let drain = async {
+            graceful.shutdown().await;
+            if let Some(task) = smtp_task {
+                let _ = task.await;
+            }
+        };
+        tokio::select! {
+            _ = drain => tracing::info!("all connections closed"),
+            _ = tokio::time::sleep(self.http.shutdown_grace) => {
+                tracing::warn!("grace period over; closing the remaining connections");
+            }
+        }
+        Ok(())
+    }
+}
+
+/// What the HTTP accept loops share: the connection builder (HTTP/1.1 and HTTP/2), the
+/// connection cap, TLS, and the graceful-shutdown tracker.
+struct HttpServer<'a> {
+    builder: Arc<auto::Builder<TokioExecutor>>,
+    connections: Arc<Semaphore>,
+    max_connections: usize,
+    acceptor: Option<tokio_rustls::TlsAcceptor>,
+    graceful: &'a hyper_util::server::graceful::GracefulShutdown,
+}
+
+impl HttpServer<'_> {
+    /// Accepts connections on `listener` and serves `router` on each until `stop` turns
+    /// true; then drops the listener (new clients are refused) and returns.
+    async fn serve(
+        &self,
+        listener: TcpListener,
+        router: axum::Router,
+        name: &'static str,
+        mut stop: tokio::sync::watch::Receiver<bool>,
+    ) {
         loop {
             let accept = async {
-                let permit = match connections.clone().try_acquire_owned() {
+                let permit = match self.connections.clone().try_acquire_owned() {
                     Ok(permit) => Ok(permit),
                     Err(_) => {
                         // At the cap: new clients wait in the kernel's accept queue until
                         // a connection closes, instead of each getting a task and buffers.
                         metrics::counter!("tlsrpt_http_connection_cap_reached_total").increment(1);
                         tracing::warn!(
-                            max = self.http.max_connections,
+                            max = self.max_connections,
                             "HTTP connection limit reached; new connections wait"
                         );
-                        connections.clone().acquire_owned().await
+                        self.connections.clone().acquire_owned().await
                     }
                 };
-                (
-                    permit,
-                    crate::net::accept(&self.http_listener, "http").await,
-                )
+                (permit, crate::net::accept(&listener, name).await)
             };
             let (permit, accepted) = tokio::select! {
-                _ = &mut shutdown => break,
-                _ = reload.recv() => {
-                    if let Some((cert, _)) = &self.tls {
-                        match cert.reload() {
-                            Ok(true) => tracing::info!("TLS certificate reloaded"),
-                            Ok(false) => tracing::info!("SIGHUP: self-signed certificate, nothing to reload"),
-                            Err(e) => tracing::error!(error = %e, "TLS certificate reload failed; keeping the old one"),
-                        }
-                    }
-                    continue;
-                }
+                _ = stop.wait_for(|stopped| *stopped) => break,
                 accepted = accept => accepted,
             };
             let Ok(permit) = permit else { break };
             let (stream, peer) = accepted;
-            let router = self.router.clone();
+            let router = router.clone();
             let service = hyper::service::service_fn(
                 move |mut request: hyper::Request<hyper::body::Incoming>| {
                     request.extensions_mut().insert(ConnectInfo(peer));
                     router.clone().oneshot(request)
                 },
             );
-            let builder = builder.clone();
-            let watcher = graceful.watcher();
-            let acceptor = acceptor.clone();
+            let builder = self.builder.clone();
+            let watcher = self.graceful.watcher();
+            let acceptor = self.acceptor.clone();
             tokio::spawn(async move {
                 let _permit = permit;
                 match acceptor {
                     Some(acceptor) => {
                         let Some(tls) =
-                            crate::net::tls_handshake(&acceptor, stream, peer, "http").await
+                            crate::net::tls_handshake(&acceptor, stream, peer, name).await
                         else {
                             return;
                         };
@@ -227,23 +333,6 @@ impl App {
                 }
             });
         }
-        drop(self.http_listener);
-        // SMTP sessions get 421 now; their in-flight deliveries finish first.
-        let _ = smtp_stop.send(true);
-        tracing::info!(grace = ?self.http.shutdown_grace, "shutting down: finishing in-flight requests");
-        let drain = async {
-            graceful.shutdown().await;
-            if let Some(task) = smtp_task {
-                let _ = task.await;
-            }
-        };
-        tokio::select! {
-            _ = drain => tracing::info!("all connections closed"),
-            _ = tokio::time::sleep(self.http.shutdown_grace) => {
-                tracing::warn!("grace period over; closing the remaining connections");
-            }
-        }
-        Ok(())
     }
 }
 
@@ -299,13 +388,14 @@ async fn bind_smtp(
     Ok((listener, addr, Arc::new(context)))
 }
 
-/// Every HTTP route: RFC 8460 intake, the query API, health and metrics, wrapped in
-/// request ids, request logs and request metrics.
-fn router(store: &Store, pipeline: &Pipeline, http: &HttpArgs) -> axum::Router {
-    use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
-    let request_id = axum::http::HeaderName::from_static("x-request-id");
+/// The RFC 8460 intake.
+fn intake_routes(pipeline: &Pipeline, http: &HttpArgs) -> axum::Router {
+    intake::http::router(pipeline.clone(), &http.intake())
+}
+
+/// The read side: the query API, the dashboard, health and metrics.
+fn read_routes(store: &Store, http: &HttpArgs) -> axum::Router {
     axum::Router::new()
-        .merge(intake::http::router(pipeline.clone(), &http.intake()))
         .nest(
             "/api/v1",
             query::api::router(store.clone(), http.api_token.clone()),
@@ -315,6 +405,13 @@ fn router(store: &Store, pipeline: &Pipeline, http: &HttpArgs) -> axum::Router {
             http.api_token.clone(),
         ))
         .merge(query::ops::router(store.clone()))
+}
+
+/// Request ids, request logs and request metrics around a listener's routes.
+fn with_layers(routes: axum::Router) -> axum::Router {
+    use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+    let request_id = axum::http::HeaderName::from_static("x-request-id");
+    routes
         .layer(axum::middleware::from_fn(crate::telemetry::http_metrics))
         .layer(
             tower::ServiceBuilder::new()

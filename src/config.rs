@@ -182,9 +182,15 @@ pub struct SmtpArgs {
 
 #[derive(Debug, Clone, Args)]
 pub struct HttpArgs {
-    /// Address of the HTTP(S) listener (intake, API, health, metrics).
+    /// Address of the HTTP(S) listener: the report intake and health checks, and the
+    /// API, dashboard and metrics too unless --read-listen moves them.
     #[arg(long, env = "TLSRPT_HTTP_LISTEN", default_value = "127.0.0.1:8080")]
     pub http_listen: SocketAddr,
+    /// Address of a listener of its own for the read side (JSON API, dashboard,
+    /// /metrics), e.g. on loopback or an admin network while --http-listen faces the
+    /// internet; --http-listen then answers 404 to everything but the intake and health.
+    #[arg(long, env = "TLSRPT_READ_LISTEN")]
+    pub read_listen: Option<SocketAddr>,
     /// PEM certificate chain for HTTPS (and STARTTLS). Without it a self-signed
     /// certificate is generated.
     #[arg(long, env = "TLSRPT_TLS_CERT", requires = "tls_key")]

@@ -10,12 +10,26 @@ use serde_json::json;
 
 use crate::store::Store;
 
+/// Health, readiness and metrics: what the read side serves.
 pub fn router(store: Store) -> axum::Router {
+    health_router(store).route("/metrics", get(metrics))
+}
+
+/// Health and readiness only: what a public intake listener serves beside the intake.
+pub fn health_router(store: Store) -> axum::Router {
     axum::Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics))
         .with_state(store)
+}
+
+/// The answer of an intake listener to anything but the intake and health checks.
+pub async fn not_found() -> Response {
+    (
+        StatusCode::NOT_FOUND,
+        Json(json!({"error": {"code": "not-found", "message": "this listener serves only POST /v1/reports, /healthz and /readyz"}})),
+    )
+        .into_response()
 }
 
 async fn healthz() -> Json<serde_json::Value> {

@@ -194,6 +194,8 @@ pub fn corpus_dir() -> Option<std::path::PathBuf> {
 /// The app spawned on port 0 over real TLS, with a client that trusts its certificate.
 pub struct TestApp {
     pub addr: std::net::SocketAddr,
+    /// The read side's own listener, when the test set `read_listen`.
+    pub read_addr: Option<std::net::SocketAddr>,
     pub smtp_addr: Option<std::net::SocketAddr>,
     pub certificate: Vec<u8>,
     pub base: String,
@@ -207,6 +209,7 @@ pub struct TestApp {
 pub fn http_args() -> tlsrptd::config::HttpArgs {
     tlsrptd::config::HttpArgs {
         http_listen: "127.0.0.1:0".parse().unwrap(),
+        read_listen: None,
         tls_cert: None,
         tls_key: None,
         http_plain: false,
@@ -277,6 +280,7 @@ async fn spawn(db: Db, plain: bool, tweak: impl FnOnce(&mut tlsrptd::app::AppCon
     tweak(&mut config);
     let app = tlsrptd::app::App::build(config).await.expect("app builds");
     let addr = app.http_addr();
+    let read_addr = app.read_addr();
     let smtp_addr = app.smtp_addr();
     let cert = app.certificate();
     assert!(plain || cert.is_some(), "TLS certificate");
@@ -294,6 +298,7 @@ async fn spawn(db: Db, plain: bool, tweak: impl FnOnce(&mut tlsrptd::app::AppCon
     let scheme = if plain { "http" } else { "https" };
     TestApp {
         addr,
+        read_addr,
         smtp_addr,
         certificate: cert.map(|c| c.as_ref().to_vec()).unwrap_or_default(),
         base: format!("{scheme}://localhost:{}", addr.port()),

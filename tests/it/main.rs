@@ -13,5 +13,6 @@ mod http;
 mod import;
 mod migrations;
 mod query_counts;
+mod read_listen;
 mod smtp;
 mod store_contract;
