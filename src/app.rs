@@ -404,7 +404,7 @@ fn read_routes(store: &Store, http: &HttpArgs) -> axum::Router {
             store.clone(),
             http.api_token.clone(),
         ))
-        .merge(query::ops::router(store.clone()))
+        .merge(query::ops::router(store.clone(), http.api_token.clone()))
 }
 
 /// Request ids, request logs and request metrics around a listener's routes.

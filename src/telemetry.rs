@@ -82,6 +82,77 @@ pub fn render_metrics() -> String {
     prometheus().map(|h| h.render()).unwrap_or_default()
 }
 
+/// Policy domains that get their own label on `tlsrpt_policy_sessions_total`. Any sender
+/// can name any domain, and every label value is a series kept for the life of the
+/// process; past this many, sessions count under `domain="other"` (the API has the rest).
+pub const METRIC_DOMAINS: usize = 500;
+
+/// The `domain` label values handed out so far, at most `cap`.
+pub struct DomainLabels {
+    cap: usize,
+    labelled: std::sync::Mutex<std::collections::HashSet<String>>,
+}
+
+impl DomainLabels {
+    pub fn new(cap: usize) -> Self {
+        DomainLabels {
+            cap,
+            labelled: Default::default(),
+        }
+    }
+
+    /// `domain` itself while fewer than the cap have a label (or it has one), else
+    /// `other`.
+    pub fn label(&self, domain: &str) -> String {
+        let mut labelled = match self.labelled.lock() {
+            Ok(guard) => guard,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        if labelled.contains(domain) {
+            return domain.to_owned();
+        }
+        if labelled.len() < self.cap {
+            labelled.insert(domain.to_owned());
+            return domain.to_owned();
+        }
+        "other".to_owned()
+    }
+}
+
+/// Counts a stored report's sessions for one policy domain: per result in total, and per
+/// domain up to [`METRIC_DOMAINS`] domains.
+pub fn count_policy_sessions(domain: &str, successful: u64, failed: u64) {
+    static LABELS: OnceLock<DomainLabels> = OnceLock::new();
+    let label = LABELS
+        .get_or_init(|| DomainLabels::new(METRIC_DOMAINS))
+        .label(domain);
+    metrics::counter!("tlsrpt_sessions_total", "result" => "successful").increment(successful);
+    metrics::counter!("tlsrpt_sessions_total", "result" => "failed").increment(failed);
+    metrics::counter!("tlsrpt_policy_sessions_total", "domain" => label.clone(), "result" => "successful")
+        .increment(successful);
+    metrics::counter!("tlsrpt_policy_sessions_total", "domain" => label, "result" => "failed")
+        .increment(failed);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::DomainLabels;
+
+    #[test]
+    fn domains_past_the_cap_share_the_other_label() {
+        let labels = DomainLabels::new(2);
+        assert_eq!(labels.label("a.example"), "a.example");
+        assert_eq!(labels.label("b.example"), "b.example");
+        assert_eq!(labels.label("c.example"), "other");
+        assert_eq!(
+            labels.label("a.example"),
+            "a.example",
+            "a labelled domain keeps it"
+        );
+        assert_eq!(labels.label("d.example"), "other");
+    }
+}
+
 /// Counts requests by route and status and records their duration.
 pub async fn http_metrics(request: Request, next: Next) -> Response {
     let route = request

@@ -314,10 +314,11 @@ impl Committing {
         for (outcome, policies) in outcomes.iter().zip(&sessions) {
             if outcome.is_stored() {
                 for (domain, ok, failed) in policies {
-                    metrics::counter!("tlsrpt_policy_sessions_total", "domain" => domain.clone(), "result" => "successful")
-                        .increment((*ok).max(0) as u64);
-                    metrics::counter!("tlsrpt_policy_sessions_total", "domain" => domain.clone(), "result" => "failed")
-                        .increment((*failed).max(0) as u64);
+                    crate::telemetry::count_policy_sessions(
+                        domain,
+                        (*ok).max(0) as u64,
+                        (*failed).max(0) as u64,
+                    );
                 }
             }
         }

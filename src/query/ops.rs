@@ -3,16 +3,21 @@
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde_json::json;
 
 use crate::store::Store;
 
-/// Health, readiness and metrics: what the read side serves.
-pub fn router(store: Store) -> axum::Router {
-    health_router(store).route("/metrics", get(metrics))
+/// Health, readiness and metrics: what the read side serves. With a token, `/metrics`
+/// asks for it as the API does: its series name policy domains and their failures.
+pub fn router(store: Store, token: Option<String>) -> axum::Router {
+    health_router(store).merge(
+        axum::Router::new()
+            .route("/metrics", get(metrics))
+            .with_state(token),
+    )
 }
 
 /// Health and readiness only: what a public intake listener serves beside the intake.
@@ -47,7 +52,21 @@ async fn readyz(State(store): State<Store>) -> Response {
     }
 }
 
-async fn metrics() -> Response {
+async fn metrics(State(token): State<Option<String>>, headers: HeaderMap) -> Response {
+    if let Some(token) = &token {
+        let given = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "));
+        if !given.is_some_and(|g| super::api::constant_time_eq(g.as_bytes(), token.as_bytes())) {
+            return (
+                StatusCode::UNAUTHORIZED,
+                [(header::WWW_AUTHENTICATE, "Bearer realm=\"tlsrptd\"")],
+                Json(json!({"error": {"code": "unauthorized", "message": "/metrics requires `Authorization: Bearer <token>`"}})),
+            )
+                .into_response();
+        }
+    }
     (
         [(
             header::CONTENT_TYPE,

@@ -134,3 +134,31 @@ async fn a_public_intake_with_a_private_or_protected_read_side_starts() {
         .await
         .expect("a token protects it");
 }
+
+/// `/metrics` names policy domains: with a token set it asks for it, as the API does.
+#[tokio::test]
+async fn metrics_ask_for_the_token() {
+    let app = spawn_plain_app(Db::Sqlite, |c| {
+        c.http.api_token = Some("metrics-token-0123456789".into());
+    })
+    .await;
+    let (status, json) = app.get_json("/metrics").await;
+    assert_eq!(status, 401, "{json}");
+    assert_eq!(json["error"]["code"], "unauthorized");
+    let response = app
+        .client
+        .get(app.url("/metrics"))
+        .bearer_auth("metrics-token-0123456789")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let wrong = app
+        .client
+        .get(app.url("/metrics"))
+        .bearer_auth("metrics-token-0123456788")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong.status(), 401);
+}
