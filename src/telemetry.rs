@@ -134,25 +134,6 @@ pub fn count_policy_sessions(domain: &str, successful: u64, failed: u64) {
         .increment(failed);
 }
 
-#[cfg(test)]
-mod tests {
-    use super::DomainLabels;
-
-    #[test]
-    fn domains_past_the_cap_share_the_other_label() {
-        let labels = DomainLabels::new(2);
-        assert_eq!(labels.label("a.example"), "a.example");
-        assert_eq!(labels.label("b.example"), "b.example");
-        assert_eq!(labels.label("c.example"), "other");
-        assert_eq!(
-            labels.label("a.example"),
-            "a.example",
-            "a labelled domain keeps it"
-        );
-        assert_eq!(labels.label("d.example"), "other");
-    }
-}
-
 /// Counts requests by route and status and records their duration.
 pub async fn http_metrics(request: Request, next: Next) -> Response {
     let route = request
@@ -195,4 +176,23 @@ pub fn trace_layer() -> TraceLayer {
     tower_http::trace::TraceLayer::new_for_http()
         .make_span_with(make_span as MakeSpan)
         .on_response(tower_http::trace::DefaultOnResponse::new().level(tracing::Level::INFO))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::DomainLabels;
+
+    #[test]
+    fn domains_past_the_cap_share_the_other_label() {
+        let labels = DomainLabels::new(2);
+        assert_eq!(labels.label("a.example"), "a.example");
+        assert_eq!(labels.label("b.example"), "b.example");
+        assert_eq!(labels.label("c.example"), "other");
+        assert_eq!(
+            labels.label("a.example"),
+            "a.example",
+            "a labelled domain keeps it"
+        );
+        assert_eq!(labels.label("d.example"), "other");
+    }
 }
