@@ -48,7 +48,16 @@ pub enum AppError {
          --api-token, or serve them on a loopback or admin address with --read-listen"
     )]
     ReadSideExposed { addr: SocketAddr },
+    #[error(
+        "--api-token is {len} characters; use at least {MIN_TOKEN_CHARS} (a guessable token \
+         opens every report)"
+    )]
+    ShortToken { len: usize },
 }
+
+/// Shortest `--api-token` accepted: with the login limited to 10 tries a minute per
+/// address, 16 random characters are out of reach of guessing.
+pub const MIN_TOKEN_CHARS: usize = 16;
 
 #[derive(Debug, Clone)]
 pub struct AppConfig {
@@ -83,9 +92,15 @@ async fn bind_http(addr: SocketAddr) -> Result<(TcpListener, SocketAddr), AppErr
 
 impl App {
     /// Opens the store (migrating it), prepares TLS and binds the listeners.
-    /// Refuses, before anything is opened, a read side on a non-loopback address without
-    /// a token.
+    /// Refuses, before anything is opened, a token shorter than [`MIN_TOKEN_CHARS`] and a
+    /// read side on a non-loopback address without a token.
     pub async fn build(config: AppConfig) -> Result<App, AppError> {
+        if let Some(token) = &config.http.api_token {
+            let len = token.chars().count();
+            if len < MIN_TOKEN_CHARS {
+                return Err(AppError::ShortToken { len });
+            }
+        }
         let read_side = config.http.read_listen.unwrap_or(config.http.http_listen);
         if !read_side.ip().is_loopback() && config.http.api_token.is_none() {
             return Err(AppError::ReadSideExposed { addr: read_side });

@@ -796,7 +796,7 @@ async fn browser_report_strings_with_html_and_script_render_as_text() {
 #[ignore = "needs chromium + chromedriver; run by .ci/run"]
 async fn browser_token_login_is_required_and_works() {
     let mut app = spawn_plain_app(Db::Sqlite, |c| {
-        c.http.api_token = Some("browser-secret".to_owned())
+        c.http.api_token = Some("browser-secret-0123".to_owned())
     })
     .await;
     let browser = Browser::start().await;
@@ -811,7 +811,7 @@ async fn browser_token_login_is_required_and_works() {
     assert!(error.contains("not the one"), "{error}");
     assert!(browser.cookies().await.is_empty());
 
-    browser.type_into("#token", "browser-secret").await;
+    browser.type_into("#token", "browser-secret-0123").await;
     browser.click("#login-submit").await;
     browser.wait_for_url("/reports?days=7").await;
     browser.find("#no-reports").await;
@@ -823,7 +823,7 @@ async fn browser_token_login_is_required_and_works() {
     assert_eq!(session["httpOnly"], true);
     assert_eq!(session["secure"], true);
     assert_eq!(session["sameSite"], "Strict");
-    assert_ne!(session["value"], "browser-secret");
+    assert_ne!(session["value"], "browser-secret-0123");
     assert_eq!(
         browser.script("return document.cookie").await,
         json!(""),

@@ -158,7 +158,7 @@ async fn dashboard_empty_state_explains_dns_and_first_report() {
 #[tokio::test]
 async fn dashboard_requires_the_token_when_one_is_configured() {
     let mut app = spawn_plain_app(Db::Sqlite, |c| {
-        c.http.api_token = Some("dash-secret".to_owned())
+        c.http.api_token = Some("dash-secret-0123456".to_owned())
     })
     .await;
     let client = no_redirect_client();
@@ -200,7 +200,10 @@ async fn dashboard_requires_the_token_when_one_is_configured() {
     // The right token: a Secure, HttpOnly, SameSite=Strict cookie that is not the token.
     let response = client
         .post(app.url("/login"))
-        .form(&[("token", "dash-secret"), ("next", "/reports?days=7")])
+        .form(&[
+            ("token", "dash-secret-0123456"),
+            ("next", "/reports?days=7"),
+        ])
         .send()
         .await
         .unwrap();
@@ -213,7 +216,7 @@ async fn dashboard_requires_the_token_when_one_is_configured() {
     assert!(cookie.contains("HttpOnly"), "{cookie}");
     assert!(cookie.contains("Secure"), "{cookie}");
     assert!(cookie.contains("SameSite=Strict"), "{cookie}");
-    assert!(!cookie.contains("dash-secret"), "{cookie}");
+    assert!(!cookie.contains("dash-secret-0123456"), "{cookie}");
     let pair = cookie.split(';').next().unwrap().to_owned();
     let response = client
         .get(app.url("/reports"))
@@ -226,7 +229,10 @@ async fn dashboard_requires_the_token_when_one_is_configured() {
     // An open redirect through `next` is refused.
     let response = client
         .post(app.url("/login"))
-        .form(&[("token", "dash-secret"), ("next", "//evil.example/")])
+        .form(&[
+            ("token", "dash-secret-0123456"),
+            ("next", "//evil.example/"),
+        ])
         .send()
         .await
         .unwrap();
@@ -325,4 +331,89 @@ async fn dashboard_report_page_shows_smtp_source_and_dkim() {
     );
     assert!(body.contains("mail-out.reporter.example"), "envelope shown");
     app.stop().await;
+}
+
+/// Ten sign-in attempts a minute per address, then 429 with `Retry-After`; forms from
+/// another site are refused; a token shorter than 16 characters stops `serve`.
+#[tokio::test]
+async fn sign_in_is_rate_limited_and_cross_site_forms_are_refused() {
+    let mut app = spawn_plain_app(Db::Sqlite, |c| {
+        c.http.api_token = Some("limit-secret-0123456".to_owned())
+    })
+    .await;
+    let client = no_redirect_client();
+    let foreign = client
+        .post(app.url("/login"))
+        .header("origin", "https://evil.example")
+        .form(&[("token", "limit-secret-0123456"), ("next", "/")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(foreign.status(), 403);
+    assert!(foreign.headers().get("set-cookie").is_none());
+    let logout = client
+        .post(app.url("/logout"))
+        .header("origin", "https://evil.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(logout.status(), 403);
+    // The same origin as the server is fine.
+    let own = client
+        .post(app.url("/login"))
+        .header("origin", app.base.as_str())
+        .form(&[("token", "limit-secret-0123456"), ("next", "/")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(own.status(), 303);
+
+    // One attempt is used; nine more wrong ones are answered 401, then 429.
+    for attempt in 2..=10 {
+        let response = client
+            .post(app.url("/login"))
+            .form(&[("token", "wrong"), ("next", "/")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 401, "attempt {attempt}");
+    }
+    let limited = client
+        .post(app.url("/login"))
+        .form(&[("token", "limit-secret-0123456"), ("next", "/")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(limited.status(), 429);
+    let wait: u64 = limited.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=60).contains(&wait), "{wait}");
+    assert!(limited.headers().get("set-cookie").is_none());
+    app.stop().await;
+
+    let dir = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tlsrptd"))
+        .args([
+            "serve",
+            "--no-smtp",
+            "--http-plain",
+            "--http-listen",
+            "127.0.0.1:0",
+        ])
+        .args([
+            "--database",
+            &format!("sqlite://{}/t.db", dir.path().display()),
+        ])
+        .args(["--api-token", "too-short"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("--api-token") && stderr.contains("16"),
+        "{stderr}"
+    );
 }

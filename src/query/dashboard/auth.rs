@@ -2,8 +2,86 @@
 //!
 //! In: `GET/POST /login`, `POST /logout` and the cookie of every request. Out: the session
 //! cookie (an HMAC of the API token), redirects to `/login` for requests without it.
+//! Sign-in attempts are limited per client address; forms that change state are refused
+//! when the browser says they come from another site (`Origin`), besides the cookie's
+//! `SameSite=Strict`.
 
 use super::*;
+
+use std::collections::HashMap;
+
+use axum::Extension;
+use axum::extract::ConnectInfo;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// Sign-in attempts per client address per [`LOGIN_WINDOW`]: enough for a person who
+/// mistypes, far too few to guess a token of `app::MIN_TOKEN_CHARS` characters.
+pub(super) const LOGIN_ATTEMPTS: u32 = 10;
+pub(super) const LOGIN_WINDOW: Duration = Duration::from_secs(60);
+/// Addresses tracked at most; past it (a flood from that many addresses in a minute)
+/// further new addresses wait for the window to pass.
+const LOGIN_ADDRESSES: usize = 100_000;
+
+/// Sign-in attempts per client address in the current window.
+#[derive(Default)]
+pub(super) struct LoginLimiter {
+    attempts: Mutex<HashMap<IpAddr, (Instant, u32)>>,
+}
+
+impl LoginLimiter {
+    /// Counts an attempt; `Err(seconds)` when the address must wait that long first.
+    pub(super) fn attempt(&self, ip: IpAddr, now: Instant) -> Result<(), u64> {
+        let mut attempts = match self.attempts.lock() {
+            Ok(guard) => guard,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        if attempts.len() >= LOGIN_ADDRESSES && !attempts.contains_key(&ip) {
+            attempts.retain(|_, (start, _)| now.duration_since(*start) < LOGIN_WINDOW);
+            if attempts.len() >= LOGIN_ADDRESSES {
+                return Err(LOGIN_WINDOW.as_secs());
+            }
+        }
+        let (start, count) = attempts.entry(ip).or_insert((now, 0));
+        if now.duration_since(*start) >= LOGIN_WINDOW {
+            (*start, *count) = (now, 0);
+        }
+        if *count >= LOGIN_ATTEMPTS {
+            let left = LOGIN_WINDOW.saturating_sub(now.duration_since(*start));
+            return Err(left.as_secs().max(1));
+        }
+        *count += 1;
+        Ok(())
+    }
+}
+
+/// False when a browser says the form comes from another origin than this server (a
+/// cross-site form post). Requests without `Origin` (non-browser clients) pass: the
+/// session cookie is `SameSite=Strict`, so other sites' pages never send it anyway.
+pub(super) fn same_origin(headers: &HeaderMap, uri: &axum::http::Uri) -> bool {
+    let Some(origin) = headers.get(header::ORIGIN) else {
+        return true;
+    };
+    let host = headers
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .or_else(|| uri.authority().map(|a| a.as_str()));
+    let origin_host = origin
+        .to_str()
+        .ok()
+        .and_then(|o| o.split_once("://"))
+        .map(|(_, authority)| authority);
+    matches!((origin_host, host), (Some(o), Some(h)) if o.eq_ignore_ascii_case(h))
+}
+
+fn cross_site() -> Response {
+    (
+        StatusCode::FORBIDDEN,
+        "This form was sent from another site; sign in from this server's own pages.",
+    )
+        .into_response()
+}
 
 /// HMAC-SHA256(key = token, message = fixed label), hex: what the cookie holds, so the
 /// token itself never sits in the browser.
@@ -103,12 +181,34 @@ pub(super) struct LoginForm {
 
 pub(super) async fn login_submit(
     State(state): State<DashState>,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
+    headers: HeaderMap,
+    uri: axum::http::Uri,
     Form(form): Form<LoginForm>,
 ) -> Response {
+    if !same_origin(&headers, &uri) {
+        return cross_site();
+    }
     let next = safe_next(form.next.as_deref());
     let Some(token) = &state.token else {
         return Redirect::to(&next).into_response();
     };
+    if let Some(Extension(ConnectInfo(peer))) = peer
+        && let Err(wait) = state.logins.attempt(peer.ip(), Instant::now())
+    {
+        let mut response = render(&LoginPage {
+            ctx: Ctx::bare("Sign in", false),
+            next,
+            error: Some(format!(
+                "Too many sign-in attempts from this address; try again in {wait} seconds."
+            )),
+        });
+        *response.status_mut() = StatusCode::TOO_MANY_REQUESTS;
+        if let Ok(v) = HeaderValue::from_str(&wait.to_string()) {
+            response.headers_mut().insert(header::RETRY_AFTER, v);
+        }
+        return response;
+    }
     if !constant_time_eq(form.token.as_bytes(), token.as_bytes()) {
         let mut response = render(&LoginPage {
             ctx: Ctx::bare("Sign in", false),
@@ -128,7 +228,10 @@ pub(super) async fn login_submit(
     response
 }
 
-pub(super) async fn logout() -> Response {
+pub(super) async fn logout(headers: HeaderMap, uri: axum::http::Uri) -> Response {
+    if !same_origin(&headers, &uri) {
+        return cross_site();
+    }
     let mut response = Redirect::to("/login").into_response();
     response.headers_mut().insert(
         header::SET_COOKIE,
@@ -137,4 +240,54 @@ pub(super) async fn logout() -> Response {
         ),
     );
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ten_sign_ins_a_minute_per_address() {
+        let limiter = LoginLimiter::default();
+        let a: IpAddr = "192.0.2.1".parse().unwrap();
+        let b: IpAddr = "192.0.2.2".parse().unwrap();
+        let t0 = Instant::now();
+        for _ in 0..LOGIN_ATTEMPTS {
+            assert_eq!(limiter.attempt(a, t0), Ok(()));
+        }
+        assert_eq!(limiter.attempt(a, t0 + Duration::from_secs(15)), Err(45));
+        assert_eq!(
+            limiter.attempt(b, t0),
+            Ok(()),
+            "another address is not limited"
+        );
+        assert_eq!(
+            limiter.attempt(a, t0 + LOGIN_WINDOW),
+            Ok(()),
+            "a new window"
+        );
+    }
+
+    #[test]
+    fn origin_must_match_the_host_when_given() {
+        let uri: axum::http::Uri = "/login".parse().unwrap();
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::HOST,
+            HeaderValue::from_static("tlsrpt.example:8443"),
+        );
+        assert!(same_origin(&headers, &uri), "no Origin: not a browser form");
+        headers.insert(
+            header::ORIGIN,
+            HeaderValue::from_static("https://tlsrpt.example:8443"),
+        );
+        assert!(same_origin(&headers, &uri));
+        headers.insert(
+            header::ORIGIN,
+            HeaderValue::from_static("https://evil.example"),
+        );
+        assert!(!same_origin(&headers, &uri));
+        headers.insert(header::ORIGIN, HeaderValue::from_static("null"));
+        assert!(!same_origin(&headers, &uri));
+    }
 }

@@ -85,6 +85,7 @@ struct DashState {
     /// The expected session cookie value when a token is configured.
     session: Option<Arc<str>>,
     token: Option<Arc<str>>,
+    logins: Arc<LoginLimiter>,
 }
 
 /// The dashboard routes; merge into the app router.
@@ -94,6 +95,7 @@ pub fn router(store: Store, token: Option<String>) -> axum::Router {
         store,
         session: token.as_deref().map(|t| Arc::from(session_value(t))),
         token,
+        logins: Arc::default(),
     };
     let protected = axum::Router::new()
         .route("/", get(overview))
