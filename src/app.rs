@@ -418,6 +418,7 @@ fn read_routes(store: &Store, http: &HttpArgs) -> axum::Router {
         .merge(query::dashboard::router(
             store.clone(),
             http.api_token.clone(),
+            http.dashboard_session_lifetime,
         ))
         .merge(query::ops::router(store.clone(), http.api_token.clone()))
 }

@@ -204,6 +204,10 @@ pub struct HttpArgs {
     /// Bearer token required on every /api route (and the dashboard). Unset: open.
     #[arg(long, env = "TLSRPT_API_TOKEN", hide_env_values = true)]
     pub api_token: Option<String>,
+    /// How long a dashboard sign-in lasts, in seconds (30 days); sign-out or a new
+    /// --api-token ends it sooner.
+    #[arg(long, env = "TLSRPT_DASHBOARD_SESSION_LIFETIME", value_parser = parse_seconds, default_value = "2592000")]
+    pub dashboard_session_lifetime: Duration,
     /// Largest accepted report body, in bytes (RFC 8460 reports are a few KiB; 10 MiB
     /// leaves room for the largest senders without letting one client fill memory).
     #[arg(long = "http-max-body-bytes", env = "TLSRPT_HTTP_MAX_BODY_BYTES", default_value_t = 10 * 1024 * 1024)]

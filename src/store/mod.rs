@@ -20,6 +20,7 @@ mod postgres;
 mod queries;
 mod read;
 mod rollup;
+mod sessions;
 mod sqlite;
 mod write;
 

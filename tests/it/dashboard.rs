@@ -417,3 +417,92 @@ async fn sign_in_is_rate_limited_and_cross_site_forms_are_refused() {
         "{stderr}"
     );
 }
+
+/// Signs in and returns the session cookie pair (`name=value`).
+async fn sign_in(app: &TestApp, token: &str) -> String {
+    let response = no_redirect_client()
+        .post(app.url("/login"))
+        .form(&[("token", token), ("next", "/")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 303);
+    let cookie = response.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    cookie.split(';').next().unwrap().to_owned()
+}
+
+/// The status of `/reports` with `cookie`: 200 when the session is open, 303 to the login.
+async fn with_cookie(app: &TestApp, cookie: &str) -> u16 {
+    no_redirect_client()
+        .get(app.url("/reports"))
+        .header("cookie", cookie)
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+/// Sessions live on the server: sign-out ends a copied cookie too, sessions expire, and
+/// a new token ends every session.
+#[tokio::test]
+async fn sessions_end_on_sign_out_expiry_and_token_change() {
+    let mut app = spawn_plain_app(Db::Sqlite, |c| {
+        c.http.api_token = Some("session-secret-0123".to_owned());
+        c.http.dashboard_session_lifetime = std::time::Duration::from_secs(2);
+    })
+    .await;
+    // Two sign-ins, two sessions; signing out of one leaves the other.
+    let first = sign_in(&app, "session-secret-0123").await;
+    let second = sign_in(&app, "session-secret-0123").await;
+    assert_ne!(first, second, "each sign-in gets its own random session");
+    assert_eq!(with_cookie(&app, &first).await, 200);
+    let copy = first.clone();
+    let out = no_redirect_client()
+        .post(app.url("/logout"))
+        .header("cookie", &first)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(out.status(), 303);
+    assert_eq!(
+        with_cookie(&app, &copy).await,
+        303,
+        "a copied cookie is signed out too"
+    );
+    assert_eq!(with_cookie(&app, &second).await, 200);
+    // The 2-second lifetime passes.
+    tokio::time::sleep(std::time::Duration::from_millis(2_500)).await;
+    assert_eq!(with_cookie(&app, &second).await, 303, "expired");
+
+    // A session opened under one token does not survive a change of token.
+    app.stop().await;
+    let mut after = sign_in_then_restart(app).await;
+    after.stop().await;
+}
+
+/// Signs in on a new app over `old`'s database with the old token, restarts it with a new
+/// token, and checks the old session is over; returns the new app.
+async fn sign_in_then_restart(old: TestApp) -> TestApp {
+    let database = old.database_url.clone();
+    let before = spawn_plain_app(Db::Sqlite, |c| {
+        c.database_url = database.clone();
+        c.http.api_token = Some("session-secret-0123".to_owned());
+    })
+    .await;
+    let cookie = sign_in(&before, "session-secret-0123").await;
+    assert_eq!(with_cookie(&before, &cookie).await, 200);
+    let mut before = before;
+    before.stop().await;
+    let after = spawn_plain_app(Db::Sqlite, |c| {
+        c.database_url = database.clone();
+        c.http.api_token = Some("another-secret-0123".to_owned());
+    })
+    .await;
+    assert_eq!(with_cookie(&after, &cookie).await, 303, "the token changed");
+    drop(old);
+    after
+}

@@ -1,7 +1,8 @@
 //! Dashboard sign-in: the login form, the session cookie and the guard on every page.
 //!
-//! In: `GET/POST /login`, `POST /logout` and the cookie of every request. Out: the session
-//! cookie (an HMAC of the API token), redirects to `/login` for requests without it.
+//! In: `GET/POST /login`, `POST /logout` and the cookie of every request. Out: a random
+//! session cookie whose hash is stored with an expiry (`store/sessions.rs`), redirects to
+//! `/login` for requests without an open session.
 //! Sign-in attempts are limited per client address; forms that change state are refused
 //! when the browser says they come from another site (`Origin`), besides the cookie's
 //! `SameSite=Strict`.
@@ -83,26 +84,29 @@ fn cross_site() -> Response {
         .into_response()
 }
 
-/// HMAC-SHA256(key = token, message = fixed label), hex: what the cookie holds, so the
-/// token itself never sits in the browser.
-pub(super) fn session_value(token: &str) -> String {
-    const BLOCK: usize = 64;
-    let mut key = [0u8; BLOCK];
-    if token.len() > BLOCK {
-        key[..32].copy_from_slice(&Sha256::digest(token.as_bytes()));
-    } else {
-        key[..token.len()].copy_from_slice(token.as_bytes());
-    }
-    let pad = |byte: u8| key.iter().map(move |k| k ^ byte).collect::<Vec<u8>>();
-    let inner = Sha256::new()
-        .chain_update(pad(0x36))
-        .chain_update(b"tlsrptd dashboard session v1")
-        .finalize();
-    let outer = Sha256::new()
-        .chain_update(pad(0x5c))
-        .chain_update(inner)
-        .finalize();
-    hex::encode(outer)
+/// SHA-256 hex: what is stored of a session cookie and of the token.
+pub(super) fn sha256_hex(value: &str) -> String {
+    hex::encode(Sha256::digest(value.as_bytes()))
+}
+
+/// A new session cookie value: 32 random bytes, hex.
+fn new_session_value() -> Option<String> {
+    let mut bytes = [0u8; 32];
+    // The TLS stack's random source (the operating system's), already linked.
+    rustls::crypto::ring::default_provider()
+        .secure_random
+        .fill(&mut bytes)
+        .ok()?;
+    Some(hex::encode(bytes))
+}
+
+fn unavailable() -> Response {
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        [(header::RETRY_AFTER, "5")],
+        "The database does not answer; try again in a moment.",
+    )
+        .into_response()
 }
 
 pub(super) fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
@@ -121,13 +125,22 @@ pub(super) async fn require_session(
     request: Request,
     next: Next,
 ) -> Response {
-    let Some(expected) = &state.session else {
+    let Some(token_hash) = &state.token_hash else {
         return next.run(request).await;
     };
-    let ok = cookie(request.headers(), SESSION_COOKIE)
-        .is_some_and(|v| constant_time_eq(v.as_bytes(), expected.as_bytes()));
-    if ok {
-        return next.run(request).await;
+    if let Some(value) = cookie(request.headers(), SESSION_COOKIE) {
+        match state
+            .store
+            .session_is_open(&sha256_hex(value), token_hash, Utc::now().timestamp())
+            .await
+        {
+            Ok(true) => return next.run(request).await,
+            Ok(false) => {}
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot check a dashboard session");
+                return unavailable();
+            }
+        }
     }
     let target = request
         .uri()
@@ -218,19 +231,48 @@ pub(super) async fn login_submit(
         *response.status_mut() = StatusCode::UNAUTHORIZED;
         return response;
     }
-    let value = session_value(token);
+    let Some(value) = new_session_value() else {
+        return unavailable();
+    };
+    let now = Utc::now().timestamp();
+    let lifetime = i64::try_from(state.session_lifetime.as_secs()).unwrap_or(i64::MAX);
+    let token_hash = sha256_hex(token);
+    if let Err(e) = state
+        .store
+        .open_session(
+            &sha256_hex(&value),
+            &token_hash,
+            now,
+            now.saturating_add(lifetime),
+        )
+        .await
+    {
+        tracing::warn!(error = %e, "cannot open a dashboard session");
+        return unavailable();
+    }
     let mut response = Redirect::to(&next).into_response();
     if let Ok(v) = HeaderValue::from_str(&format!(
-        "{SESSION_COOKIE}={value}; Path=/; HttpOnly; Secure; SameSite=Strict; Max-Age=2592000"
+        "{SESSION_COOKIE}={value}; Path=/; HttpOnly; Secure; SameSite=Strict; Max-Age={lifetime}"
     )) {
         response.headers_mut().insert(header::SET_COOKIE, v);
     }
     response
 }
 
-pub(super) async fn logout(headers: HeaderMap, uri: axum::http::Uri) -> Response {
+pub(super) async fn logout(
+    State(state): State<DashState>,
+    headers: HeaderMap,
+    uri: axum::http::Uri,
+) -> Response {
     if !same_origin(&headers, &uri) {
         return cross_site();
+    }
+    // The session ends on the server, so a copy of the cookie stops working too.
+    if let Some(value) = cookie(&headers, SESSION_COOKIE)
+        && let Err(e) = state.store.end_session(&sha256_hex(value)).await
+    {
+        tracing::warn!(error = %e, "cannot end a dashboard session");
+        return unavailable();
     }
     let mut response = Redirect::to("/login").into_response();
     response.headers_mut().insert(
