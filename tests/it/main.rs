@@ -10,6 +10,7 @@ mod dkim;
 mod dns;
 mod helpers;
 mod http;
+mod http2;
 mod import;
 mod migrations;
 mod query_counts;
