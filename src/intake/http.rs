@@ -93,9 +93,13 @@ pub fn error_response(status: StatusCode, code: &str, message: impl Into<String>
 async fn submit(
     State(state): State<IntakeState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    version: axum::http::Version,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
+    // On HTTP/2 a refusal is answered after the rest of the request has been read and
+    // thrown away (see `after_draining`); on HTTP/1.1 at once, and the connection closes.
+    let h2 = version == axum::http::Version::HTTP_2;
     if let Some(limiter) = &state.rate {
         if let Err(not_until) = limiter.check_key(&peer.ip()) {
             let wait = not_until.wait_time_from(DefaultClock::default().now());
@@ -112,7 +116,7 @@ async fn submit(
             if let Ok(value) = HeaderValue::from_str(&seconds.max(1).to_string()) {
                 response.headers_mut().insert(header::RETRY_AFTER, value);
             }
-            return response;
+            return after_draining(response, h2.then_some(body), state.body_timeout).await;
         }
         if limiter.len() > RATE_LIMITER_SHRINK_AT {
             limiter.retain_recent();
@@ -123,33 +127,48 @@ async fn submit(
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    if declared_length.is_some_and(|len| len > state.max_body_bytes as u64) {
-        return too_large(state.max_body_bytes);
+    if let Some(len) = declared_length.filter(|len| *len > state.max_body_bytes as u64) {
+        // Decided from the header alone; on HTTP/2 a body of sane size is still read
+        // (and dropped) first, so the client gets the answer.
+        let drain = h2 && len <= DRAIN_MAX_BYTES as u64;
+        let response = too_large(state.max_body_bytes);
+        return after_draining(response, drain.then_some(body), state.body_timeout).await;
     }
-    let limited = http_body_util::Limited::new(body, state.max_body_bytes);
-    let raw = match tokio::time::timeout(state.body_timeout, limited.collect()).await {
-        Err(_) => {
-            return error_response(
-                StatusCode::REQUEST_TIMEOUT,
-                "body-timeout",
-                format!(
-                    "the request body did not arrive within {} s",
-                    state.body_timeout.as_secs()
-                ),
-            );
+    let mut body = body;
+    let mut raw: Vec<u8> = Vec::new();
+    let deadline = tokio::time::Instant::now() + state.body_timeout;
+    loop {
+        match tokio::time::timeout_at(deadline, body.frame()).await {
+            Err(_) => {
+                return error_response(
+                    StatusCode::REQUEST_TIMEOUT,
+                    "body-timeout",
+                    format!(
+                        "the request body did not arrive within {} s",
+                        state.body_timeout.as_secs()
+                    ),
+                );
+            }
+            Ok(None) => break,
+            Ok(Some(Err(e))) => {
+                return error_response(
+                    StatusCode::BAD_REQUEST,
+                    "body-read-error",
+                    format!("could not read the request body: {e}"),
+                );
+            }
+            Ok(Some(Ok(frame))) => {
+                let Ok(data) = frame.into_data() else {
+                    continue;
+                };
+                if raw.len() + data.len() > state.max_body_bytes {
+                    let response = too_large(state.max_body_bytes);
+                    return after_draining(response, h2.then_some(body), state.body_timeout).await;
+                }
+                raw.extend_from_slice(&data);
+            }
         }
-        Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => {
-            return too_large(state.max_body_bytes);
-        }
-        Ok(Err(e)) => {
-            return error_response(
-                StatusCode::BAD_REQUEST,
-                "body-read-error",
-                format!("could not read the request body: {e}"),
-            );
-        }
-        Ok(Ok(collected)) => collected.to_bytes().to_vec(),
-    };
+    }
 
     let header_text = |name: header::HeaderName| {
         headers
@@ -219,6 +238,31 @@ async fn submit(
         })),
     )
         .into_response()
+}
+
+/// Most request bytes read and thrown away before an HTTP/2 refusal: beyond, the answer
+/// goes out at once and the stream is reset (a client sending gigabytes gets its answer
+/// and the reset).
+const DRAIN_MAX_BYTES: usize = 64 * 1024 * 1024;
+
+/// `response` at once, or on HTTP/2 (`body` given) once the rest of the request is read
+/// and discarded (up to [`DRAIN_MAX_BYTES`] and `timeout`). Answered mid-upload, HTTP/2
+/// clients such as curl end their stream short of its `content-length`, which the
+/// protocol must treat as an error, so the answer is lost; after the upload it arrives
+/// whole and the stream ends cleanly. Nothing read is kept.
+async fn after_draining(response: Response, body: Option<Body>, timeout: Duration) -> Response {
+    let Some(mut body) = body else {
+        return response;
+    };
+    let deadline = tokio::time::Instant::now() + timeout;
+    let mut drained = 0usize;
+    while drained <= DRAIN_MAX_BYTES {
+        match tokio::time::timeout_at(deadline, body.frame()).await {
+            Ok(Some(Ok(frame))) => drained += frame.data_ref().map_or(0, |d| d.len()),
+            _ => break,
+        }
+    }
+    response
 }
 
 fn too_large(limit: usize) -> Response {

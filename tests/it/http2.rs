@@ -49,3 +49,43 @@ async fn http2_body_over_the_limit_gets_413_with_its_json() {
     assert_eq!(json["error"]["code"], "body-too-large", "{json}");
     app.stop().await;
 }
+
+/// Over HTTP/2 a refusal comes after the whole upload was read (and dropped): answered
+/// mid-upload, clients such as curl end their stream short of its `content-length`, a
+/// protocol error that loses the answer. Seen from the client: every chunk of its body
+/// was taken before the 413 arrived.
+#[tokio::test]
+async fn http2_refusal_waits_for_the_upload_to_end() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    let mut app = spawn_app(Db::Sqlite, |c| c.http.max_body_bytes = 1024).await;
+    let client = h2_client(&app);
+    const CHUNKS: usize = 512;
+    const CHUNK: usize = 16 * 1024;
+    for declared in [true, false] {
+        let taken = Arc::new(AtomicUsize::new(0));
+        let counter = Arc::clone(&taken);
+        let stream = futures_util::stream::iter((0..CHUNKS).map(move |_| {
+            counter.fetch_add(1, Ordering::SeqCst);
+            Ok::<_, std::io::Error>(vec![b' '; CHUNK])
+        }));
+        let mut request = client
+            .post(app.url("/v1/reports"))
+            .header("content-type", "application/tlsrpt+json")
+            .body(reqwest::Body::wrap_stream(stream));
+        if declared {
+            request = request.header("content-length", (CHUNKS * CHUNK).to_string());
+        }
+        let response = request.send().await.expect("an answer");
+        assert_eq!(response.status(), 413, "declared length: {declared}");
+        assert_eq!(
+            taken.load(Ordering::SeqCst),
+            CHUNKS,
+            "declared length {declared}: the whole upload went out before the answer"
+        );
+        let json: serde_json::Value = response.json().await.expect("the JSON body");
+        assert_eq!(json["error"]["code"], "body-too-large");
+    }
+    app.stop().await;
+}
