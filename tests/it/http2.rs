@@ -89,3 +89,35 @@ async fn http2_refusal_waits_for_the_upload_to_end() {
     }
     app.stop().await;
 }
+
+/// A rate-limited sender over HTTP/2 gets its 429, `Retry-After` and JSON body too, after
+/// its upload.
+#[tokio::test]
+async fn http2_rate_limit_answers_429_with_its_json() {
+    let mut app = spawn_app(Db::Sqlite, |c| {
+        c.http.rate_limit = 1;
+        c.http.rate_burst = 1;
+    })
+    .await;
+    let client = h2_client(&app);
+    let post = || {
+        client
+            .post(app.url("/v1/reports"))
+            .header("content-type", "application/tlsrpt+json")
+            .body(vec![b' '; 4 * 1024 * 1024])
+            .send()
+    };
+    let first = post().await.expect("an answer");
+    assert_eq!(
+        first.status(),
+        400,
+        "the burst of one: read and refused as not JSON"
+    );
+    let second = post().await.expect("an answer, not a stream error");
+    assert_eq!(second.version(), reqwest::Version::HTTP_2);
+    assert_eq!(second.status(), 429);
+    assert!(second.headers().contains_key("retry-after"));
+    let json: serde_json::Value = second.json().await.expect("the JSON body");
+    assert_eq!(json["error"]["code"], "rate-limited", "{json}");
+    app.stop().await;
+}
