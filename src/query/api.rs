@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::{Path, Query, Request, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -121,12 +121,7 @@ async fn require_token(State(state): State<ApiState>, request: Request, next: Ne
     let Some(token) = &state.token else {
         return next.run(request).await;
     };
-    let given = request
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
-    if given.is_some_and(|g| constant_time_eq(g.as_bytes(), token.as_bytes())) {
+    if bearer_matches(request.headers(), token) {
         return next.run(request).await;
     }
     let mut response = ApiError::new(
@@ -140,6 +135,16 @@ async fn require_token(State(state): State<ApiState>, request: Request, next: Ne
         HeaderValue::from_static("Bearer realm=\"tlsrptd\""),
     );
     response
+}
+
+/// Whether the request carries `Authorization: Bearer <token>` with this token (the API
+/// and `/metrics` share it).
+pub fn bearer_matches(headers: &HeaderMap, token: &str) -> bool {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .is_some_and(|given| constant_time_eq(given.as_bytes(), token.as_bytes()))
 }
 
 /// Compares without an early exit, so response timing does not reveal how much of a

@@ -53,19 +53,15 @@ async fn readyz(State(store): State<Store>) -> Response {
 }
 
 async fn metrics(State(token): State<Option<String>>, headers: HeaderMap) -> Response {
-    if let Some(token) = &token {
-        let given = headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "));
-        if !given.is_some_and(|g| super::api::constant_time_eq(g.as_bytes(), token.as_bytes())) {
-            return (
+    if let Some(token) = &token
+        && !super::api::bearer_matches(&headers, token)
+    {
+        return (
                 StatusCode::UNAUTHORIZED,
                 [(header::WWW_AUTHENTICATE, "Bearer realm=\"tlsrptd\"")],
                 Json(json!({"error": {"code": "unauthorized", "message": "/metrics requires `Authorization: Bearer <token>`"}})),
             )
                 .into_response();
-        }
     }
     (
         [(

@@ -151,6 +151,22 @@ mod tests {
     use super::*;
 
     #[test]
+    fn policy_text_cache_starts_over_past_its_bytes() {
+        let mut texts = PolicyTexts::default();
+        let big = "x".repeat(POLICY_TEXT_CACHE_BYTES / 2);
+        texts.insert("sts".into(), big.clone(), 1);
+        assert_eq!(texts.get("sts", &big), Some(1));
+        assert_eq!(texts.get("tlsa", &big), None);
+        // The second half-cache text passes the limit: the first one is forgotten (its
+        // id is looked up again), the newest is kept.
+        let other = "y".repeat(POLICY_TEXT_CACHE_BYTES / 2);
+        texts.insert("sts".into(), other.clone(), 2);
+        assert_eq!(texts.get("sts", &big), None);
+        assert_eq!(texts.get("sts", &other), Some(2));
+        assert!(texts.bytes <= POLICY_TEXT_CACHE_BYTES);
+    }
+
+    #[test]
     fn chunks_are_powers_of_two_covering_every_row() {
         let rows: Vec<usize> = (0..1300).collect();
         let sizes: Vec<usize> = rows.chunks_pow2().map(<[usize]>::len).collect();
