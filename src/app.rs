@@ -53,7 +53,15 @@ pub enum AppError {
          opens every report)"
     )]
     ShortToken { len: usize },
+    #[error(
+        "--max-inflight-decompressed-bytes ({budget}) is smaller than --max-decompressed-bytes          ({limit}): one submission at the limit could never be decoded"
+    )]
+    InflightBelowLimit { budget: u64, limit: u64 },
 }
+
+/// Longest a client may take to send a request's headers: real clients send them in one
+/// go; a slow-header client is cut off here instead of holding a connection slot.
+const HEADER_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// Shortest `--api-token` accepted: with the login limited to 10 tries a minute per
 /// address, 16 random characters are out of reach of guessing.
@@ -92,14 +100,22 @@ async fn bind_http(addr: SocketAddr) -> Result<(TcpListener, SocketAddr), AppErr
 
 impl App {
     /// Opens the store (migrating it), prepares TLS and binds the listeners.
-    /// Refuses, before anything is opened, a token shorter than [`MIN_TOKEN_CHARS`] and a
-    /// read side on a non-loopback address without a token.
+    /// Refuses, before anything is opened, a token shorter than [`MIN_TOKEN_CHARS`], a
+    /// read side on a non-loopback address without a token, and an in-flight
+    /// decompression budget smaller than one submission's limit.
     pub async fn build(config: AppConfig) -> Result<App, AppError> {
         if let Some(token) = &config.http.api_token {
             let len = token.chars().count();
             if len < MIN_TOKEN_CHARS {
                 return Err(AppError::ShortToken { len });
             }
+        }
+        let (budget, limit) = (
+            config.limits.inflight_decompressed_bytes,
+            config.limits.decode.max_decompressed_bytes,
+        );
+        if budget < crate::decode::Allowance::full_grant(limit) {
+            return Err(AppError::InflightBelowLimit { budget, limit });
         }
         let read_side = config.http.read_listen.unwrap_or(config.http.http_listen);
         if !read_side.ip().is_loopback() && config.http.api_token.is_none() {
@@ -202,7 +218,16 @@ impl App {
         }
         let graceful = hyper_util::server::graceful::GracefulShutdown::new();
         let server = HttpServer {
-            builder: Arc::new(auto::Builder::new(TokioExecutor::new())),
+            builder: Arc::new({
+                let mut builder = auto::Builder::new(TokioExecutor::new());
+                // Without a timer hyper enforces no header timeout: a client sending a
+                // header byte every few seconds would hold its connection slot forever.
+                builder
+                    .http1()
+                    .timer(hyper_util::rt::TokioTimer::new())
+                    .header_read_timeout(HEADER_READ_TIMEOUT);
+                builder
+            }),
             // One cap over both listeners: it bounds the process's sockets and buffers.
             connections: Arc::new(Semaphore::new(self.http.max_connections.max(1))),
             max_connections: self.http.max_connections,

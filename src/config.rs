@@ -83,6 +83,11 @@ pub struct LimitArgs {
     /// Most entries read from one zip archive.
     #[arg(long, env = "TLSRPT_MAX_ZIP_ENTRIES", default_value_t = DecodeLimits::default().max_zip_entries)]
     pub max_zip_entries: usize,
+    /// Decompressed bytes all submissions being decoded may hold at once (serve). A
+    /// submission that cannot get its share within 5 s is answered 503 or 451 (retry);
+    /// must be at least twice --max-decompressed-bytes.
+    #[arg(long, env = "TLSRPT_MAX_INFLIGHT_DECOMPRESSED_BYTES", default_value_t = Limits::default().inflight_decompressed_bytes)]
+    pub max_inflight_decompressed_bytes: u64,
     /// Deepest JSON nesting accepted in a report.
     #[arg(long, env = "TLSRPT_MAX_JSON_DEPTH", default_value_t = ParseLimits::default().max_depth)]
     pub max_json_depth: usize,
@@ -100,6 +105,7 @@ impl LimitArgs {
                 max_depth: self.max_json_depth,
                 ..ParseLimits::default()
             },
+            inflight_decompressed_bytes: self.max_inflight_decompressed_bytes,
         }
     }
 }

@@ -28,6 +28,7 @@
 //! - [`query`] — the read side: JSON API, dashboard, health, metrics.
 //! - [`telemetry`] — logging, request logs and Prometheus metrics.
 
+pub mod alloc;
 pub mod app;
 pub mod cli;
 pub mod config;

@@ -5,13 +5,8 @@ use clap::Parser;
 use tlsrptd::cli;
 use tlsrptd::config::{Cli, Command};
 
-/// mimalloc instead of glibc's allocator: the pipeline allocates many small strings on
-/// reader threads and frees them on the writer, which glibc's per-thread arenas handle
-/// slowly (a quarter of import CPU was in malloc/free) and with fragmentation.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 fn main() {
+    tlsrptd::alloc::configure();
     let args = Cli::parse();
     tlsrptd::telemetry::init(&args.log);
     let runtime = match tokio::runtime::Builder::new_multi_thread()

@@ -4,7 +4,9 @@
 use mail_parser::{MessageParser, MimeHeaders, PartType};
 
 use super::sniff::{self, Kind};
-use super::{DecodeError, DecodeLimits, Decoded, PartFailure, decode_blob};
+use std::borrow::Cow;
+
+use super::{Allowance, DecodeError, DecodeLimits, Decoded, PartFailure, decode_blob};
 use crate::report::{MessageMeta, Warning};
 
 /// Media types that name a TLS-RPT report whatever the file name.
@@ -28,7 +30,11 @@ const GENERIC_TYPES: &[&str] = &[
 
 const REPORT_EXTENSIONS: &[&str] = &[".json", ".json.gz", ".gz", ".zip"];
 
-pub(crate) fn decode_message(raw: &[u8], limits: &DecodeLimits) -> Result<Decoded, DecodeError> {
+pub(crate) fn decode_message(
+    raw: &[u8],
+    limits: &DecodeLimits,
+    allowance: &Allowance,
+) -> Result<Decoded, DecodeError> {
     // An mbox export starts with a `From ` separator line that is not a header.
     let body = if raw.starts_with(b"From ") {
         match raw.iter().position(|&c| c == b'\n') {
@@ -114,7 +120,7 @@ pub(crate) fn decode_message(raw: &[u8], limits: &DecodeLimits) -> Result<Decode
                 let kind = sniff::sniff(data);
                 if matches!(kind, Kind::Gzip | Kind::Zip | Kind::DmarcXml)
                     && matches!(
-                        decode_blob(data, kind, &origin, 0, limits),
+                        decode_blob(Cow::Borrowed(data), kind, &origin, 0, limits, allowance),
                         Err(DecodeError::DmarcAggregateReport)
                     )
                 {
@@ -128,7 +134,7 @@ pub(crate) fn decode_message(raw: &[u8], limits: &DecodeLimits) -> Result<Decode
             // Let the gzip layer say precisely what is wrong.
             kind = Kind::Gzip;
         }
-        match decode_blob(data, kind, &origin, 0, limits) {
+        match decode_blob(Cow::Borrowed(data), kind, &origin, 0, limits, allowance) {
             Ok(payloads) => {
                 for mut p in payloads {
                     if decoded.payloads.len() >= limits.max_payloads {

@@ -12,6 +12,7 @@
 //! gzip. Every decompression is bounded by [`DecodeLimits`]. JSON is not interpreted
 //! here beyond noticing a cut-off document; that is the parse stage's job.
 
+mod allowance;
 mod gzip;
 mod mime;
 mod sniff;
@@ -20,12 +21,17 @@ mod zip;
 #[cfg(test)]
 mod tests;
 
+use std::borrow::Cow;
+
 use crate::report::{MessageMeta, Warning};
+pub use allowance::Allowance;
 use sniff::Kind;
 
 /// Bounds on the work one submission may cause.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DecodeLimits {
+    /// Most bytes one submission may decompress or decode, all layers and parts counted
+    /// (buffer capacity, not just content).
     pub max_decompressed_bytes: u64,
     pub max_zip_entries: usize,
     pub max_payloads: usize,
@@ -114,6 +120,23 @@ pub fn decode(
     content_type: Option<&str>,
     limits: &DecodeLimits,
 ) -> Result<Decoded, DecodeError> {
+    decode_within(
+        raw,
+        content_type,
+        limits,
+        &Allowance::whole(limits.max_decompressed_bytes),
+    )
+}
+
+/// [`decode`] charging every buffer it fills to `allowance`. When the allowance's grant
+/// runs out before its limit, decoding stops with `TooLarge` and
+/// [`Allowance::wants_more`] says so: the caller may retry with a larger grant.
+pub fn decode_within(
+    raw: &[u8],
+    content_type: Option<&str>,
+    limits: &DecodeLimits,
+    allowance: &Allowance,
+) -> Result<Decoded, DecodeError> {
     if sniff::trim_start(raw).is_empty() {
         return Err(DecodeError::Empty);
     }
@@ -149,11 +172,11 @@ pub fn decode(
         }
     };
     let mut decoded = if kind == Kind::Mail {
-        mime::decode_message(raw, limits)?
+        mime::decode_message(raw, limits, allowance)?
     } else {
         Decoded {
             meta: None,
-            payloads: decode_blob(raw, kind, "body", 0, limits)?,
+            payloads: decode_blob(Cow::Borrowed(raw), kind, "body", 0, limits, allowance)?,
             failures: Vec::new(),
         }
     };
@@ -178,13 +201,15 @@ fn media_type(ct: &str) -> String {
 /// is the deepest shape seen from real senders; deeper nesting is not a report.
 const MAX_DEPTH: usize = 2;
 
-/// Decode a non-message byte string already classified as `kind`.
+/// Decode a non-message byte string already classified as `kind`. Owned data (the
+/// output of a layer) becomes the payload without a copy.
 pub(crate) fn decode_blob(
-    data: &[u8],
+    data: Cow<'_, [u8]>,
     kind: Kind,
     origin: &str,
     depth: usize,
     limits: &DecodeLimits,
+    allowance: &Allowance,
 ) -> Result<Vec<Payload>, DecodeError> {
     let nested = |what: &str| {
         DecodeError::NotAReport(format!(
@@ -193,9 +218,16 @@ pub(crate) fn decode_blob(
     };
     match kind {
         Kind::Json => {
-            check_json(data, origin)?;
+            check_json(&data, origin)?;
+            let json = match data {
+                Cow::Owned(json) => json,
+                Cow::Borrowed(bytes) => {
+                    allowance.charge(bytes.len() as u64, "the JSON body")?;
+                    bytes.to_vec()
+                }
+            };
             Ok(vec![Payload {
-                json: data.to_vec(),
+                json,
                 origin: origin.to_owned(),
                 warnings: Vec::new(),
             }])
@@ -204,7 +236,7 @@ pub(crate) fn decode_blob(
             if depth >= MAX_DEPTH {
                 return Err(nested("gzip"));
             }
-            let (out, warnings) = gzip::gunzip(data, limits.max_decompressed_bytes)?;
+            let (out, warnings) = gzip::gunzip(&data, allowance)?;
             let inner = sniff::sniff(&out);
             if inner != Kind::Json && inner != Kind::DmarcXml {
                 return Err(DecodeError::NotAReport(format!(
@@ -213,7 +245,8 @@ pub(crate) fn decode_blob(
                     sniff::hint(&out)
                 )));
             }
-            let mut payloads = decode_blob(&out, inner, origin, depth + 1, limits)?;
+            let mut payloads =
+                decode_blob(Cow::Owned(out), inner, origin, depth + 1, limits, allowance)?;
             for p in &mut payloads {
                 p.warnings.extend(warnings.iter().cloned());
             }
@@ -223,9 +256,19 @@ pub(crate) fn decode_blob(
             if depth >= MAX_DEPTH {
                 return Err(nested("base64"));
             }
-            let bin = sniff::base64_decode(sniff::trim_start(data))
+            let text = sniff::trim_start(&data);
+            // Base64 decodes to three bytes per four characters.
+            allowance.charge(text.len() as u64 / 4 * 3 + 3, "base64 text")?;
+            let bin = sniff::base64_decode(text)
                 .ok_or_else(|| DecodeError::NotAReport(format!("{origin}: invalid base64 text")))?;
-            let mut payloads = decode_blob(&bin, Kind::Gzip, origin, depth + 1, limits)?;
+            let mut payloads = decode_blob(
+                Cow::Owned(bin),
+                Kind::Gzip,
+                origin,
+                depth + 1,
+                limits,
+                allowance,
+            )?;
             for p in &mut payloads {
                 p.warnings.push(Warning::new(
                     "base64-body",
@@ -238,7 +281,7 @@ pub(crate) fn decode_blob(
             if depth >= MAX_DEPTH {
                 return Err(nested("zip"));
             }
-            let entries = zip::unzip(data, limits)?;
+            let entries = zip::unzip(&data, limits, allowance)?;
             let mut payloads = Vec::new();
             let mut dmarc = false;
             let mut first_err = None;
@@ -256,7 +299,14 @@ pub(crate) fn decode_blob(
                 } else {
                     format!("{origin} zip entry {}", e.name)
                 };
-                match decode_blob(&e.data, ek, &eorigin, depth + 1, limits) {
+                match decode_blob(
+                    Cow::Owned(e.data),
+                    ek,
+                    &eorigin,
+                    depth + 1,
+                    limits,
+                    allowance,
+                ) {
                     Ok(p) => payloads.extend(p),
                     Err(DecodeError::DmarcAggregateReport) => dmarc = true,
                     Err(err) => {
@@ -279,7 +329,7 @@ pub(crate) fn decode_blob(
             Err(DecodeError::NotAReport(format!(
                 "{origin} looks like {} (starts with \"{}\")",
                 kind.describe(),
-                sniff::hint(data)
+                sniff::hint(&data)
             )))
         }
     }

@@ -1,8 +1,10 @@
-//! zip layer: bounded entry count and bounded decompressed size per entry.
+//! zip layer: bounded entry count; every entry's bytes charged to the submission's
+//! allowance.
 
-use std::io::{Cursor, Read};
+use std::io::Cursor;
 
-use super::{DecodeError, DecodeLimits};
+use super::allowance::ReadError;
+use super::{Allowance, DecodeError, DecodeLimits};
 
 /// One file from a zip archive: its file name (directories stripped) and contents.
 pub(crate) struct Entry {
@@ -10,7 +12,11 @@ pub(crate) struct Entry {
     pub data: Vec<u8>,
 }
 
-pub(crate) fn unzip(data: &[u8], limits: &DecodeLimits) -> Result<Vec<Entry>, DecodeError> {
+pub(crate) fn unzip(
+    data: &[u8],
+    limits: &DecodeLimits,
+    allowance: &Allowance,
+) -> Result<Vec<Entry>, DecodeError> {
     let mut archive =
         zip::ZipArchive::new(Cursor::new(data)).map_err(|e| DecodeError::BadZip(e.to_string()))?;
     if archive.len() > limits.max_zip_entries {
@@ -19,7 +25,6 @@ pub(crate) fn unzip(data: &[u8], limits: &DecodeLimits) -> Result<Vec<Entry>, De
             limit: limits.max_zip_entries,
         });
     }
-    let limit = limits.max_decompressed_bytes;
     let mut entries = Vec::new();
     for i in 0..archive.len() {
         let file = archive
@@ -35,14 +40,12 @@ pub(crate) fn unzip(data: &[u8], limits: &DecodeLimits) -> Result<Vec<Entry>, De
             .unwrap_or(full.as_str())
             .to_owned();
         let mut out = Vec::new();
-        file.take(limit + 1)
-            .read_to_end(&mut out)
-            .map_err(|e| DecodeError::BadZip(format!("entry {name}: {e}")))?;
-        if out.len() as u64 > limit {
-            return Err(DecodeError::TooLarge {
-                what: format!("zip entry {name}"),
-                limit,
-            });
+        match allowance.read_into(file, &mut out, &format!("zip entry {name}")) {
+            Ok(()) => {}
+            Err(ReadError::Limit(e)) => return Err(e),
+            Err(ReadError::Io(e)) => {
+                return Err(DecodeError::BadZip(format!("entry {name}: {e}")));
+            }
         }
         entries.push(Entry { name, data: out });
     }

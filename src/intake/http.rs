@@ -30,6 +30,9 @@ use crate::pipeline::{
 /// How long a 503 asks the sender to wait before retrying: long enough for a database
 /// restart, short next to RFC 8460's daily cadence.
 const RETRY_AFTER_STORE_DOWN: &str = "60";
+/// Seconds a sender deferred by a full decompression budget should wait: a burst of
+/// oversized submissions clears in seconds.
+const RETRY_AFTER_BUSY: &str = "10";
 
 /// Client IPs remembered by the rate limiter before idle ones are forgotten; bounds the
 /// limiter's memory when many addresses send once.
@@ -135,7 +138,10 @@ async fn submit(
         return after_draining(response, drain.then_some(body), state.body_timeout).await;
     }
     let mut body = body;
-    let mut raw: Vec<u8> = Vec::new();
+    // The declared size up front, so the body lands in one buffer instead of one grown
+    // to twice its size; at most PRESIZE_MAX, so a header that lies costs little.
+    let presize = declared_length.unwrap_or(0).min(PRESIZE_MAX as u64) as usize;
+    let mut raw: Vec<u8> = Vec::with_capacity(presize);
     let deadline = tokio::time::Instant::now() + state.body_timeout;
     loop {
         match tokio::time::timeout_at(deadline, body.frame()).await {
@@ -204,6 +210,19 @@ async fn submit(
             );
             return response;
         }
+        Err(IngestError::Busy) => {
+            tracing::warn!("in-flight decompression budget full: HTTPS submission deferred");
+            let mut response = error_response(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "busy",
+                "too many reports are being decompressed at once; please retry shortly",
+            );
+            response.headers_mut().insert(
+                header::RETRY_AFTER,
+                HeaderValue::from_static(RETRY_AFTER_BUSY),
+            );
+            return response;
+        }
         Err(e) => {
             return error_response(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string());
         }
@@ -239,6 +258,11 @@ async fn submit(
     )
         .into_response()
 }
+
+/// Largest buffer reserved from `Content-Length` before the body arrives: bigger than
+/// almost every report, small enough that a thousand idle connections claiming 10 MiB
+/// reserve only a gigabyte of address space and no resident memory.
+const PRESIZE_MAX: usize = 1024 * 1024;
 
 /// Most request bytes read and thrown away before an HTTP/2 refusal: beyond, the answer
 /// goes out at once and the stream is reset (a client sending gigabytes gets its answer

@@ -12,6 +12,7 @@
 //! [`Prepared`] submission through its methods, then [`Pipeline::commit`]s it; bulk
 //! import queues many prepared submissions at once ([`Pipeline::queue_blocking`]).
 
+mod budget;
 mod outcome;
 mod reject;
 mod submission;
@@ -21,6 +22,7 @@ use std::io::Write;
 use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
 
+pub use budget::InflightBudget;
 pub use outcome::{
     Acknowledgement, IngestOutcome, IngestRejection, IngestedReport, ReportOutcome, Verdict,
 };
@@ -29,7 +31,7 @@ pub use submission::{
     DkimOutcome, Envelope, HttpsEnvelope, ImportEnvelope, SmtpEnvelope, Submission,
 };
 
-use crate::decode::{self, DecodeLimits};
+use crate::decode::{self, Allowance, DecodeLimits};
 use crate::parse::{self, ParseLimits};
 use crate::report::{MessageMeta, Report, Source, Warning};
 use crate::store::{self, CommitReceipt, NewRejection, NewReport, NewSubmission, RawBytes, Store};
@@ -38,11 +40,26 @@ use crate::store::{self, CommitReceipt, NewRejection, NewReport, NewSubmission, 
 /// zip does not stall the async workers; smaller ones are cheaper to do inline.
 const BLOCKING_THRESHOLD: usize = 256 * 1024;
 
-/// Bounds on the work one submission may cause.
-#[derive(Debug, Clone, Default)]
+/// Bounds on the work one submission, and all submissions at once, may cause.
+#[derive(Debug, Clone)]
 pub struct Limits {
     pub decode: DecodeLimits,
     pub parse: ParseLimits,
+    /// Decompressed bytes all submissions being decoded may hold together
+    /// (`--max-inflight-decompressed-bytes`).
+    pub inflight_decompressed_bytes: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            decode: DecodeLimits::default(),
+            parse: ParseLimits::default(),
+            // docs/ARCHITECTURE.md, "Limits": five submissions at the 50 MiB
+            // decompressed limit at once, and hundreds of ordinary ones.
+            inflight_decompressed_bytes: 256 * 1024 * 1024,
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -50,6 +67,9 @@ pub enum IngestError {
     /// The store could not commit: the sender should retry (503 / 451).
     #[error("store unavailable: {0}")]
     Store(#[from] store::StoreError),
+    /// The in-flight decompression budget stayed full: the sender should retry (503 / 451).
+    #[error("too many submissions are being decompressed at once; retry later")]
+    Busy,
     #[error("internal error while decoding: {0}")]
     Task(String),
 }
@@ -60,11 +80,17 @@ pub enum IngestError {
 pub struct Pipeline {
     store: Store,
     limits: Limits,
+    budget: InflightBudget,
 }
 
 impl Pipeline {
     pub fn new(store: Store, limits: Limits) -> Self {
-        Pipeline { store, limits }
+        let budget = InflightBudget::new(limits.inflight_decompressed_bytes);
+        Pipeline {
+            store,
+            limits,
+            budget,
+        }
     }
 
     pub fn limits(&self) -> &Limits {
@@ -77,16 +103,64 @@ impl Pipeline {
         self.commit(prepared).await
     }
 
-    /// [`prepare`] from async code: inline for small submissions, on the blocking pool for
-    /// big ones so a large gzip or zip does not stall the async workers.
+    /// [`prepare`] from async code, within the in-flight budget: first with a small grant
+    /// (inline for small submissions, on the blocking pool for big ones so a large gzip
+    /// or zip does not stall the async workers); a submission that inflates beyond it is
+    /// decoded again on the blocking pool with a grant of the whole limit. Fails with
+    /// [`IngestError::Busy`] when the budget stays full for [`budget::WAIT`].
     pub async fn prepare(&self, submission: Submission) -> Result<Prepared, IngestError> {
-        if submission.raw.len() < BLOCKING_THRESHOLD {
-            return Ok(prepare(&self.limits, submission));
+        let limit = self.limits.decode.max_decompressed_bytes;
+        let blocking = submission.raw.len() >= BLOCKING_THRESHOLD;
+        let submission = match self
+            .prepare_within(submission, budget::FIRST_GRANT.min(limit), blocking)
+            .await?
+        {
+            Attempt::Prepared(prepared) => return Ok(*prepared),
+            Attempt::WantsMore(submission) => *submission,
+        };
+        metrics::counter!("tlsrpt_decode_regrants_total").increment(1);
+        match self
+            .prepare_within(submission, Allowance::full_grant(limit), true)
+            .await?
+        {
+            Attempt::Prepared(prepared) => Ok(*prepared),
+            // The full grant cannot run out before the limit; if it did, the
+            // submission is too large all the same.
+            Attempt::WantsMore(submission) => Ok(refused_too_large(&self.limits, *submission)),
+        }
+    }
+
+    /// Reserves `bytes` of the budget and prepares with them; gives the submission back
+    /// when it needs more than that.
+    async fn prepare_within(
+        &self,
+        submission: Submission,
+        bytes: u64,
+        blocking: bool,
+    ) -> Result<Attempt, IngestError> {
+        let Some(grant) = self.budget.reserve(bytes, budget::WAIT).await else {
+            metrics::counter!("tlsrpt_decode_busy_total").increment(1);
+            return Err(IngestError::Busy);
+        };
+        metrics::gauge!("tlsrpt_inflight_decompressed_bytes").set(self.budget.in_use() as f64);
+        let allowance = Allowance::new(self.limits.decode.max_decompressed_bytes, grant.bytes());
+        if !blocking {
+            return Ok(prepare_within(&self.limits, submission, &allowance));
         }
         let limits = self.limits.clone();
-        tokio::task::spawn_blocking(move || prepare(&limits, submission))
-            .await
-            .map_err(|e| IngestError::Task(e.to_string()))
+        let prepared = tokio::task::spawn_blocking(move || {
+            let prepared = prepare_within(&limits, submission, &allowance);
+            if grant.bytes() > budget::FIRST_GRANT {
+                // Megabytes were just freed; purge them before the grant lets another
+                // submission take as much, so the budget bounds resident memory.
+                crate::alloc::give_back_freed_memory();
+            }
+            drop(grant);
+            prepared
+        })
+        .await
+        .map_err(|e| IngestError::Task(e.to_string()))?;
+        Ok(prepared)
     }
 
     /// Commits a prepared submission; returns once it is durable.
@@ -171,6 +245,23 @@ pub struct Prepared {
 }
 
 impl Prepared {
+    fn of(
+        submission: Submission,
+        meta: Option<MessageMeta>,
+        reports: Vec<FoundReport>,
+        refusals: Vec<Refusal>,
+    ) -> Self {
+        Prepared {
+            raw: keep_raw(&submission.raw),
+            envelope: submission.envelope,
+            content_type: submission.content_type,
+            received_at: submission.received_at,
+            meta,
+            reports,
+            refusals,
+        }
+    }
+
     /// The reports found, in submission order.
     pub fn reports(&self) -> impl Iterator<Item = &Report> {
         self.reports.iter().map(|r| &r.report)
@@ -178,6 +269,19 @@ impl Prepared {
 
     pub fn has_reports(&self) -> bool {
         !self.reports.is_empty()
+    }
+
+    /// The submission's bytes as received, restored from the copy that will be stored.
+    pub fn original(&self) -> std::io::Result<Vec<u8>> {
+        if self.raw.encoding == "identity" {
+            return Ok(self.raw.data.clone());
+        }
+        let mut original = Vec::with_capacity(usize::try_from(self.raw.size).unwrap_or(0));
+        std::io::Read::read_to_end(
+            &mut flate2::read::GzDecoder::new(self.raw.data.as_slice()),
+            &mut original,
+        )?;
+        Ok(original)
     }
 
     /// The headers of an emailed submission.
@@ -379,16 +483,40 @@ impl Committing {
 }
 
 /// Everything up to the commit: decode, parse, keep the raw bytes. Pure CPU work; bulk
-/// import runs it on its reader threads, the benchmarks call it directly.
+/// import runs it on its reader threads, the benchmarks call it directly. The whole
+/// decompression limit is available (no in-flight budget: import bounds its own
+/// concurrency).
 pub fn prepare(limits: &Limits, submission: Submission) -> Prepared {
+    let allowance = Allowance::whole(limits.decode.max_decompressed_bytes);
+    match prepare_within(limits, submission, &allowance) {
+        Attempt::Prepared(prepared) => *prepared,
+        Attempt::WantsMore(submission) => refused_too_large(limits, *submission),
+    }
+}
+
+/// What one try at preparing within an allowance gave.
+enum Attempt {
+    Prepared(Box<Prepared>),
+    /// Decoding stopped at the allowance's grant, below its limit: the submission is
+    /// given back unjudged, to be tried with a larger grant.
+    WantsMore(Box<Submission>),
+}
+
+/// [`prepare`] within `allowance`.
+fn prepare_within(limits: &Limits, submission: Submission, allowance: &Allowance) -> Attempt {
     let mut reports = Vec::new();
     let mut refusals = Vec::new();
     let mut meta = None;
-    match decode::decode(
+    let decoded = decode::decode_within(
         &submission.raw,
         submission.content_type.as_deref(),
         &limits.decode,
-    ) {
+        allowance,
+    );
+    if allowance.wants_more() {
+        return Attempt::WantsMore(Box::new(submission));
+    }
+    match decoded {
         Err(e) => refusals.push(Refusal {
             origin: "submission".to_owned(),
             code: RejectCode::from(&e),
@@ -431,15 +559,21 @@ pub fn prepare(limits: &Limits, submission: Submission) -> Prepared {
             }
         }
     }
-    Prepared {
-        raw: keep_raw(&submission.raw),
-        envelope: submission.envelope,
-        content_type: submission.content_type,
-        received_at: submission.received_at,
-        meta,
-        reports,
-        refusals,
-    }
+    Attempt::Prepared(Box::new(Prepared::of(submission, meta, reports, refusals)))
+}
+
+/// A submission whose decoding asked for more than the whole decompression limit.
+fn refused_too_large(limits: &Limits, submission: Submission) -> Prepared {
+    let error = decode::DecodeError::TooLarge {
+        what: "the decompressed submission".to_owned(),
+        limit: limits.decode.max_decompressed_bytes,
+    };
+    let refusal = Refusal {
+        origin: "submission".to_owned(),
+        code: RejectCode::from(&error),
+        reason: error.to_string(),
+    };
+    Prepared::of(submission, None, Vec::new(), vec![refusal])
 }
 
 /// A policy without `policy-domain` (Postfix's `no-policy-found`) belongs to the domain

@@ -65,6 +65,8 @@ pub const SHUTDOWN: &str = "421 4.3.2 Service shutting down\r\n";
 pub const SESSION_TOO_LONG: &str = "421 4.4.2 Session lasted too long, closing connection\r\n";
 pub const TOO_MANY_CONNECTIONS: &str = "421 4.7.0 Too many connections, try again later\r\n";
 pub const TEMP_FAIL: &str = "451 4.3.0 Temporary storage failure, try again later\r\n";
+/// The in-flight decompression budget stayed full (`pipeline::InflightBudget`).
+pub const BUSY: &str = "451 4.3.1 Too many reports being decompressed, try again later\r\n";
 
 /// Message larger than the limit (SIZE at MAIL, or counted while draining DATA).
 pub fn too_big(limit: usize) -> String {

@@ -19,7 +19,9 @@ use tokio::time::Instant;
 use super::dkim::{self, DkimDecision, DkimMode, DkimVerifier};
 use super::replies;
 use super::session::{Envelope, Event, Session, SessionConfig};
-use crate::pipeline::{self, Acknowledgement, Pipeline, RejectCode, SmtpEnvelope, Submission};
+use crate::pipeline::{
+    self, Acknowledgement, IngestError, Pipeline, RejectCode, SmtpEnvelope, Submission,
+};
 use crate::report::Warning;
 
 /// Bytes read from the socket at a time: a few TCP segments; the session buffers lines.
@@ -213,8 +215,6 @@ async fn drive<S: AsyncRead + AsyncWrite + Unpin>(
 
 /// Stores one delivered message and returns the reply to the end of DATA.
 async fn deliver(context: &SmtpContext, peer: SocketAddr, envelope: Envelope) -> Vec<u8> {
-    // DKIM verifies the message exactly as received; keep a copy only when it will run.
-    let signed_message = (context.dkim_mode != DkimMode::Off).then(|| envelope.message.clone());
     let submission = Submission {
         envelope: pipeline::Envelope::Smtp(SmtpEnvelope {
             peer,
@@ -230,6 +230,10 @@ async fn deliver(context: &SmtpContext, peer: SocketAddr, envelope: Envelope) ->
     };
     let mut prepared = match context.pipeline.prepare(submission).await {
         Ok(prepared) => prepared,
+        Err(IngestError::Busy) => {
+            tracing::warn!("in-flight decompression budget full: SMTP message deferred");
+            return replies::BUSY.as_bytes().to_vec();
+        }
         Err(e) => {
             tracing::error!(error = %e, "decoding task failed");
             return replies::TEMP_FAIL.as_bytes().to_vec();
@@ -237,7 +241,16 @@ async fn deliver(context: &SmtpContext, peer: SocketAddr, envelope: Envelope) ->
     };
 
     // RFC 8460 §3: emailed reports count only with a valid, aligned DKIM signature.
-    if let Some(message) = signed_message.filter(|_| prepared.has_reports()) {
+    if context.dkim_mode != DkimMode::Off && prepared.has_reports() {
+        // DKIM verifies the message exactly as received: restored from the stored copy
+        // rather than kept twice while it is decoded.
+        let message = match prepared.original() {
+            Ok(message) => message,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot restore a received message for DKIM");
+                return replies::TEMP_FAIL.as_bytes().to_vec();
+            }
+        };
         let meta = prepared.meta().cloned().unwrap_or_default();
         let mut domains = Vec::new();
         for report in prepared.reports() {

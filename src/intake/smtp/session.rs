@@ -622,7 +622,13 @@ impl Session {
             helo: self.helo.clone().unwrap_or_default(),
             mail_from: self.mail_from.take().unwrap_or_default(),
             rcpt_to: std::mem::take(&mut self.rcpt_to),
-            message: std::mem::take(&mut self.message),
+            message: {
+                // Pushed byte by byte, the buffer may be twice its content; it lives on
+                // until the message is stored.
+                let mut message = std::mem::take(&mut self.message);
+                message.shrink_to_fit();
+                message
+            },
             tls: self.tls.clone(),
         };
         self.out.push(Event::Deliver(envelope));

@@ -1,0 +1,210 @@
+//! The decompressed bytes one submission may hold, and buffers that grow within them.
+//!
+//! In: a limit (`--max-decompressed-bytes`) and a grant (the share of the process-wide
+//! in-flight budget the pipeline obtained for this submission). Out: buffers filled from
+//! a reader whose every byte of capacity was charged first, or `TooLarge` once the next
+//! chunk would pass the grant. Capacity, not content, is what is charged: it is what the
+//! allocator hands out.
+
+use std::cell::Cell;
+use std::io::{self, Read};
+
+use super::DecodeError;
+
+/// Bytes read from a decompressor per step: small enough that a refused bomb has
+/// produced at most this much beyond its allowance, large enough that the copying is
+/// cheap.
+const CHUNK: usize = 64 * 1024;
+
+/// One submission's account of decompressed bytes. Not shared between threads: a
+/// submission is decoded on one.
+///
+/// Two numbers are kept: the bytes *produced* (content of every layer, checked against
+/// the limit: the submission's verdict) and the bytes *held* (buffer capacity, including
+/// the moment a growing buffer is copied into a larger one, checked against the grant:
+/// the memory it really takes). Holding peaks below twice the content, so a grant of
+/// [`Allowance::full_grant`] never runs out before the limit does.
+#[derive(Debug)]
+pub struct Allowance {
+    /// `--max-decompressed-bytes`: more content is refused.
+    limit: u64,
+    /// What the pipeline reserved for this submission.
+    grant: u64,
+    produced: Cell<u64>,
+    held: Cell<u64>,
+    wanted_more: Cell<bool>,
+}
+
+impl Allowance {
+    /// An allowance of `grant` bytes held, within `limit` bytes produced.
+    pub fn new(limit: u64, grant: u64) -> Self {
+        Allowance {
+            limit,
+            grant,
+            produced: Cell::new(0),
+            held: Cell::new(0),
+            wanted_more: Cell::new(false),
+        }
+    }
+
+    /// The grant under which content up to `limit` always fits.
+    pub fn full_grant(limit: u64) -> u64 {
+        limit.saturating_mul(2).saturating_add(CHUNK as u64)
+    }
+
+    /// The full grant (bulk import, tests).
+    pub fn whole(limit: u64) -> Self {
+        Allowance::new(limit, Allowance::full_grant(limit))
+    }
+
+    /// Bytes of content produced so far.
+    pub fn produced(&self) -> u64 {
+        self.produced.get()
+    }
+
+    /// Bytes of buffers held now.
+    pub fn held(&self) -> u64 {
+        self.held.get()
+    }
+
+    /// True when decoding stopped at the grant before the limit: the submission was not
+    /// judged and may be decoded again with a larger grant.
+    pub fn wants_more(&self) -> bool {
+        self.wanted_more.get()
+    }
+
+    fn too_large(&self, what: &str) -> DecodeError {
+        DecodeError::TooLarge {
+            what: what.to_owned(),
+            limit: self.limit,
+        }
+    }
+
+    /// Counts `bytes` of new content; fails without counting past the limit.
+    fn produce(&self, bytes: u64, what: &str) -> Result<(), DecodeError> {
+        let produced = self.produced.get().saturating_add(bytes);
+        if produced > self.limit {
+            return Err(self.too_large(what));
+        }
+        self.produced.set(produced);
+        Ok(())
+    }
+
+    /// Takes `bytes` more of the grant; fails without taking past it.
+    fn hold(&self, bytes: u64, what: &str) -> Result<(), DecodeError> {
+        let held = self.held.get().saturating_add(bytes);
+        if held > self.grant {
+            self.wanted_more.set(true);
+            return Err(self.too_large(what));
+        }
+        self.held.set(held);
+        Ok(())
+    }
+
+    fn let_go(&self, bytes: u64) {
+        self.held.set(self.held.get().saturating_sub(bytes));
+    }
+
+    /// Charges a buffer of `bytes` of new content (a copy, a base64 decoding).
+    pub(crate) fn charge(&self, bytes: u64, what: &str) -> Result<(), DecodeError> {
+        self.produce(bytes, what)?;
+        self.hold(bytes, what)
+    }
+
+    /// Appends all of `reader` to `out`, growing `out` by half its size at a time and
+    /// taking each larger buffer from the grant before it is allocated (the old one is
+    /// given back once copied).
+    pub(crate) fn read_into(
+        &self,
+        mut reader: impl Read,
+        out: &mut Vec<u8>,
+        what: &str,
+    ) -> Result<(), ReadError> {
+        let mut chunk = vec![0u8; CHUNK];
+        loop {
+            let n = match reader.read(&mut chunk) {
+                Ok(0) => return Ok(()),
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(ReadError::Io(e)),
+            };
+            self.produce(n as u64, what).map_err(ReadError::Limit)?;
+            let needed = out.len() + n;
+            if needed > out.capacity() {
+                let old = out.capacity();
+                let room = self.limit.saturating_sub(self.produced.get()) as usize;
+                // Never larger than the content the limit still allows.
+                let target = (old + old / 2).max(CHUNK).min(needed + room).max(needed);
+                self.hold(target as u64, what).map_err(ReadError::Limit)?;
+                out.reserve_exact(target - out.len());
+                self.let_go(old as u64);
+            }
+            out.extend_from_slice(&chunk[..n]);
+        }
+    }
+}
+
+/// Why [`Allowance::read_into`] stopped.
+#[derive(Debug)]
+pub(crate) enum ReadError {
+    /// The reader failed (corrupt or cut-off data).
+    Io(io::Error),
+    /// The allowance ran out.
+    Limit(DecodeError),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn capacity_is_held_and_never_past_the_limit() {
+        let allowance = Allowance::whole(1_000_000);
+        let mut out = Vec::new();
+        allowance
+            .read_into(&[7u8; 700_000][..], &mut out, "data")
+            .unwrap();
+        assert_eq!(out.len(), 700_000);
+        assert_eq!(allowance.produced(), 700_000);
+        assert_eq!(allowance.held(), out.capacity() as u64);
+        assert!(out.capacity() <= 1_000_000, "capacity {}", out.capacity());
+    }
+
+    #[test]
+    fn content_of_exactly_the_limit_fits_and_one_byte_more_does_not() {
+        let allowance = Allowance::whole(300_000);
+        let mut out = Vec::new();
+        allowance
+            .read_into(&[1u8; 300_000][..], &mut out, "data")
+            .unwrap();
+        let allowance = Allowance::whole(300_000);
+        let mut out = Vec::new();
+        let err = allowance.read_into(&[1u8; 300_001][..], &mut out, "data");
+        assert!(matches!(
+            err,
+            Err(ReadError::Limit(DecodeError::TooLarge { .. }))
+        ));
+        assert!(!allowance.wants_more());
+    }
+
+    #[test]
+    fn a_grant_below_the_full_one_asks_for_more() {
+        let allowance = Allowance::new(1_000_000, 100_000);
+        let mut out = Vec::new();
+        let err = allowance.read_into(&[1u8; 200_000][..], &mut out, "data");
+        assert!(matches!(err, Err(ReadError::Limit(_))));
+        assert!(allowance.wants_more());
+        assert!(allowance.held() <= 100_000);
+    }
+
+    #[test]
+    fn growth_copies_are_held_for_their_moment() {
+        // 1.5x steps from 64 KiB: the step to the last buffer holds both, which a
+        // grant of exactly the content cannot cover.
+        let allowance = Allowance::new(10_000_000, 1_000_000);
+        let mut out = Vec::new();
+        let err = allowance.read_into(&[1u8; 900_000][..], &mut out, "data");
+        assert!(err.is_err());
+        assert!(allowance.wants_more());
+    }
+}
