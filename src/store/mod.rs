@@ -61,10 +61,48 @@ pub enum StoreError {
     Fold(String),
     #[error("the store writer has stopped")]
     WriterGone,
+    /// The database did not answer a moment ago; not tried again yet.
+    #[error("the database is unavailable: {0}")]
+    Unavailable(String),
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
     #[error("invalid cursor {0:?}")]
     InvalidCursor(String),
+}
+
+impl StoreError {
+    /// True when the database itself is out of reach (connection refused or lost, pool
+    /// timed out, server shutting down, disk full or locked), as opposed to one
+    /// submission it refused: trying each submission again alone would only wait as long
+    /// again for each.
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            StoreError::Unavailable(_) | StoreError::WriterGone => true,
+            StoreError::Database(e) => match e {
+                sqlx::Error::PoolTimedOut
+                | sqlx::Error::PoolClosed
+                | sqlx::Error::Io(_)
+                | sqlx::Error::Tls(_)
+                | sqlx::Error::Protocol(_)
+                | sqlx::Error::WorkerCrashed => true,
+                // SQLSTATE classes 08 (connection exception), 53 (insufficient
+                // resources) and 57P (operator intervention: shutdown, restart).
+                sqlx::Error::Database(db) => db.code().is_some_and(|code| {
+                    code.starts_with("08") || code.starts_with("53") || code.starts_with("57P")
+                }),
+                _ => false,
+            },
+            StoreError::SqliteWriter(rusqlite::Error::SqliteFailure(e, _)) => matches!(
+                e.code,
+                rusqlite::ErrorCode::DatabaseBusy
+                    | rusqlite::ErrorCode::DatabaseLocked
+                    | rusqlite::ErrorCode::DiskFull
+                    | rusqlite::ErrorCode::SystemIoFailure
+                    | rusqlite::ErrorCode::CannotOpen
+            ),
+            _ => false,
+        }
+    }
 }
 
 #[derive(Clone)]
@@ -126,5 +164,36 @@ impl Store {
             Backend::Sqlite(p) => sqlite::ping(p).await,
             Backend::Postgres(p) => postgres::ping(p).await,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::StoreError;
+
+    fn sqlite(code: rusqlite::ErrorCode) -> StoreError {
+        StoreError::SqliteWriter(rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error {
+                code,
+                extended_code: 0,
+            },
+            None,
+        ))
+    }
+
+    #[test]
+    fn an_unreachable_database_is_told_from_a_refused_submission() {
+        assert!(StoreError::Database(sqlx::Error::PoolTimedOut).is_unavailable());
+        assert!(
+            StoreError::Database(sqlx::Error::Io(
+                std::io::ErrorKind::ConnectionRefused.into()
+            ))
+            .is_unavailable()
+        );
+        assert!(sqlite(rusqlite::ErrorCode::DiskFull).is_unavailable());
+        assert!(sqlite(rusqlite::ErrorCode::DatabaseBusy).is_unavailable());
+        assert!(!sqlite(rusqlite::ErrorCode::ConstraintViolation).is_unavailable());
+        assert!(!StoreError::Database(sqlx::Error::RowNotFound).is_unavailable());
+        assert!(!StoreError::Corrupt("x".into()).is_unavailable());
     }
 }

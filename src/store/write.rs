@@ -29,6 +29,12 @@ pub(super) const MAX_BATCH: usize = 1024;
 /// chunks but bounds how many it has in flight itself.
 pub(super) const WRITE_QUEUE: usize = 2 * MAX_BATCH;
 
+/// After the database was found unreachable, batches are answered "unavailable" at once
+/// for this long instead of each waiting for a connection (5 s on PostgreSQL): senders
+/// get their 503/451 in milliseconds during an outage, and the first batch after it
+/// tries again, so acceptance resumes within a second of the database's return.
+const UNAVAILABLE_PAUSE: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// Raw submission bytes as kept in the store.
 #[derive(Debug, Clone)]
 pub struct RawBytes {
@@ -254,6 +260,8 @@ pub(super) async fn run_writer<W: BatchWriter>(
         since: automatic.then(Instant::now),
         failed: false,
     };
+    // Set when a batch found the database unreachable: until then, batches are refused.
+    let mut paused_until: Option<(Instant, String)> = None;
     loop {
         {
             let mut rx = queue.0.lock().await;
@@ -267,7 +275,9 @@ pub(super) async fn run_writer<W: BatchWriter>(
                     Ok(job) => job,
                     Err(_idle) => {
                         drop(rx);
-                        let _ = fold_all(&mut writer, &mut unfolded, false).await;
+                        if paused_until.is_none() {
+                            let _ = fold_all(&mut writer, &mut unfolded, false).await;
+                        }
                         continue;
                     }
                 }
@@ -290,11 +300,25 @@ pub(super) async fn run_writer<W: BatchWriter>(
                 fill_batch(&mut rx, &mut jobs, &mut fold_requests, queued);
             }
         }
-        if !jobs.is_empty() {
-            let stored = commit_batch(&mut writer, &mut jobs).await;
-            unfolded.add(stored);
+        if let Some((until, error)) = &paused_until {
+            if Instant::now() < *until {
+                refuse_jobs(&mut jobs, error);
+            } else {
+                paused_until = None;
+            }
         }
-        if !fold_requests.is_empty() || (automatic && unfolded.due()) {
+        if !jobs.is_empty() {
+            match commit_batch(&mut writer, &mut jobs).await {
+                Ok(stored) => unfolded.add(stored),
+                Err(unreachable) => {
+                    tracing::error!(error = %unreachable, "the database is unreachable: refusing submissions for a moment");
+                    metrics::counter!("tlsrpt_store_unavailable_total").increment(1);
+                    paused_until =
+                        Some((Instant::now() + UNAVAILABLE_PAUSE, unreachable.to_string()));
+                }
+            }
+        }
+        if !fold_requests.is_empty() || (automatic && paused_until.is_none() && unfolded.due()) {
             let wait = !fold_requests.is_empty();
             let result = fold_all(&mut writer, &mut unfolded, wait).await;
             for reply in fold_requests.drain(..) {
@@ -313,9 +337,25 @@ struct CommitJob {
     reply: oneshot::Sender<CommitResults>,
 }
 
+/// Answers every job "unavailable" without trying the database.
+fn refuse_jobs(jobs: &mut Vec<CommitJob>, error: &str) {
+    for job in jobs.drain(..) {
+        let results = job
+            .submissions
+            .iter()
+            .map(|_| Err(StoreError::Unavailable(error.to_owned())))
+            .collect();
+        let _ = job.reply.send(results);
+    }
+}
+
 /// Commits the jobs' submissions in one transaction (or one by one if that fails),
-/// answers every job, and returns how many reports were stored.
-async fn commit_batch<W: BatchWriter>(writer: &mut W, jobs: &mut Vec<CommitJob>) -> usize {
+/// answers every job, and returns how many reports were stored. When the database is
+/// out of reach, every job is answered so at once and the error returned.
+async fn commit_batch<W: BatchWriter>(
+    writer: &mut W,
+    jobs: &mut Vec<CommitJob>,
+) -> Result<usize, StoreError> {
     let started = Instant::now();
     let submissions: Vec<&NewSubmission> = jobs.iter().flat_map(|job| &job.submissions).collect();
     let batch_size = submissions.len();
@@ -326,7 +366,11 @@ async fn commit_batch<W: BatchWriter>(writer: &mut W, jobs: &mut Vec<CommitJob>)
         Ok(receipts) => {
             let stored = receipts.iter().map(CommitReceipt::stored).sum();
             answer_jobs(jobs, receipts);
-            stored
+            Ok(stored)
+        }
+        Err(unreachable) if unreachable.is_unavailable() => {
+            refuse_jobs(jobs, &unreachable.to_string());
+            Err(unreachable)
         }
         Err(batch_error) => {
             tracing::warn!(error = %batch_error, size = batch_size, "batch commit failed, retrying one by one");
@@ -344,7 +388,7 @@ async fn commit_batch<W: BatchWriter>(writer: &mut W, jobs: &mut Vec<CommitJob>)
                 }
                 let _ = job.reply.send(results);
             }
-            stored
+            Ok(stored)
         }
     }
 }

@@ -121,3 +121,38 @@ async fn http2_rate_limit_answers_429_with_its_json() {
     assert_eq!(json["error"]["code"], "rate-limited", "{json}");
     app.stop().await;
 }
+
+/// A sender whose body stalls past `--http-body-timeout` over HTTP/2 gets the 408 status
+/// and its JSON body, not a reset.
+#[tokio::test]
+async fn http2_stalled_body_gets_408_with_its_json() {
+    let mut app = spawn_app(Db::Sqlite, |c| {
+        c.http.body_timeout = std::time::Duration::from_secs(1)
+    })
+    .await;
+    let client = h2_client(&app);
+    // One chunk, then nothing until long after the timeout.
+    let stream = futures_util::stream::unfold(0u8, |step| async move {
+        if step == 0 {
+            Some((
+                Ok::<_, std::io::Error>(b"{\"organization-name\":".to_vec()),
+                1,
+            ))
+        } else {
+            tokio::time::sleep(std::time::Duration::from_secs(30)).await;
+            None
+        }
+    });
+    let response = client
+        .post(app.url("/v1/reports"))
+        .header("content-type", "application/tlsrpt+json")
+        .body(reqwest::Body::wrap_stream(stream))
+        .send()
+        .await
+        .expect("an answer, not a stream error");
+    assert_eq!(response.version(), reqwest::Version::HTTP_2);
+    assert_eq!(response.status(), 408);
+    let json: serde_json::Value = response.json().await.expect("the JSON body");
+    assert_eq!(json["error"]["code"], "body-timeout", "{json}");
+    app.stop().await;
+}

@@ -8,6 +8,7 @@ mod corpus;
 mod dashboard;
 mod dkim;
 mod dns;
+mod faults;
 mod helpers;
 mod hostile;
 mod http;
