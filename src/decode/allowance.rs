@@ -11,10 +11,12 @@ use std::io::{self, Read};
 
 use super::DecodeError;
 
-/// Bytes read from a decompressor per step: small enough that a refused bomb has
-/// produced at most this much beyond its allowance, large enough that the copying is
-/// cheap.
+/// Most bytes read from a decompressor per step: large enough that the calls are cheap,
+/// small enough that the zeroing before each read is lost in the inflating.
 const CHUNK: usize = 64 * 1024;
+
+/// The first buffer of an output: most reports inflate to a few KiB.
+const FIRST_BUFFER: usize = 8 * 1024;
 
 /// One submission's account of decompressed bytes. Not shared between threads: a
 /// submission is decoded on one.
@@ -111,35 +113,44 @@ impl Allowance {
         self.hold(bytes, what)
     }
 
-    /// Appends all of `reader` to `out`, growing `out` by half its size at a time and
-    /// taking each larger buffer from the grant before it is allocated (the old one is
-    /// given back once copied).
+    /// Appends all of `reader` to `out`, reading straight into its spare capacity. The
+    /// buffer grows by half its size at a time (from [`FIRST_BUFFER`]), never past one
+    /// byte more than the content the limit still allows; each larger buffer is taken from
+    /// the grant before it is allocated, and the old one given back once copied.
     pub(crate) fn read_into(
         &self,
         mut reader: impl Read,
         out: &mut Vec<u8>,
         what: &str,
     ) -> Result<(), ReadError> {
-        let mut chunk = vec![0u8; CHUNK];
         loop {
-            let n = match reader.read(&mut chunk) {
-                Ok(0) => return Ok(()),
-                Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(ReadError::Io(e)),
-            };
-            self.produce(n as u64, what).map_err(ReadError::Limit)?;
-            let needed = out.len() + n;
-            if needed > out.capacity() {
+            let len = out.len();
+            // One byte past the limit's room, to see content go over it.
+            let ceiling = len + self.limit.saturating_sub(self.produced.get()) as usize + 1;
+            if out.capacity() - len < CHUNK && out.capacity() < ceiling {
                 let old = out.capacity();
-                let room = self.limit.saturating_sub(self.produced.get()) as usize;
-                // Never larger than the content the limit still allows.
-                let target = (old + old / 2).max(CHUNK).min(needed + room).max(needed);
+                let target = (old + old / 2).max(len + FIRST_BUFFER).min(ceiling);
                 self.hold(target as u64, what).map_err(ReadError::Limit)?;
-                out.reserve_exact(target - out.len());
+                out.reserve_exact(target - len);
                 self.let_go(old as u64);
             }
-            out.extend_from_slice(&chunk[..n]);
+            let take = (out.capacity() - len).min(CHUNK);
+            out.resize(len + take, 0);
+            match reader.read(&mut out[len..]) {
+                Ok(0) => {
+                    out.truncate(len);
+                    return Ok(());
+                }
+                Ok(n) => {
+                    out.truncate(len + n);
+                    self.produce(n as u64, what).map_err(ReadError::Limit)?;
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => out.truncate(len),
+                Err(e) => {
+                    out.truncate(len);
+                    return Err(ReadError::Io(e));
+                }
+            }
         }
     }
 }
