@@ -388,3 +388,32 @@ async fn slow_connections_do_not_keep_a_normal_sender_out() {
         task.abort();
     }
 }
+
+/// A budget that could not hold one submission at the limit stops `serve` before it
+/// opens anything, naming both flags.
+#[test]
+fn serve_refuses_a_budget_below_one_submission() {
+    let dir = tempfile::tempdir().unwrap();
+    let database = format!("sqlite://{}/t.db", dir.path().display());
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tlsrptd"))
+        .args([
+            "serve",
+            "--database",
+            &database,
+            "--no-smtp",
+            "--http-plain",
+        ])
+        .args(["--http-listen", "127.0.0.1:0"])
+        .args(["--max-decompressed-bytes", "10000000"])
+        .args(["--max-inflight-decompressed-bytes", "15000000"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("--max-inflight-decompressed-bytes")
+            && stderr.contains("--max-decompressed-bytes"),
+        "{stderr}"
+    );
+    assert!(!dir.path().join("t.db").exists(), "nothing opened");
+}
