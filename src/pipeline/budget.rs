@@ -35,7 +35,15 @@ pub struct InflightBudget {
 #[derive(Debug)]
 pub struct Grant {
     bytes: u64,
-    _permit: OwnedSemaphorePermit,
+    permit: Option<OwnedSemaphorePermit>,
+    budget: InflightBudget,
+}
+
+impl Drop for Grant {
+    fn drop(&mut self) {
+        drop(self.permit.take());
+        self.budget.publish();
+    }
 }
 
 impl Grant {
@@ -59,10 +67,17 @@ impl InflightBudget {
         let units = bytes.div_ceil(UNIT).clamp(1, u64::from(self.total_units)) as u32;
         let acquire = self.permits.clone().acquire_many_owned(units);
         let permit = tokio::time::timeout(wait, acquire).await.ok()?.ok()?;
+        self.publish();
         Some(Grant {
             bytes: u64::from(units) * UNIT,
-            _permit: permit,
+            permit: Some(permit),
+            budget: self.clone(),
         })
+    }
+
+    /// Sets the `tlsrpt_inflight_decompressed_bytes` gauge.
+    fn publish(&self) {
+        metrics::gauge!("tlsrpt_inflight_decompressed_bytes").set(self.in_use() as f64);
     }
 
     /// Bytes currently granted.

@@ -142,7 +142,6 @@ impl Pipeline {
             metrics::counter!("tlsrpt_decode_busy_total").increment(1);
             return Err(IngestError::Busy);
         };
-        metrics::gauge!("tlsrpt_inflight_decompressed_bytes").set(self.budget.in_use() as f64);
         let allowance = Allowance::new(self.limits.decode.max_decompressed_bytes, grant.bytes());
         if !blocking {
             return Ok(prepare_within(&self.limits, submission, &allowance));
