@@ -150,6 +150,17 @@ async fn concurrent_bombs_stay_within_the_budget_and_ordinary_reports_are_stored
         baseline / MIB
     );
     assert!(peak < 512 * MIB, "peak RSS {} MiB", peak / MIB);
+    // The burst's memory goes back to the system once it is over.
+    let mut after = server.rss_kib();
+    for _ in 0..50 {
+        if after < 192 * MIB {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        after = server.rss_kib();
+    }
+    eprintln!("RSS after the burst: {} MiB", after / MIB);
+    assert!(after < 192 * MIB, "RSS after the burst {} MiB", after / MIB);
 }
 
 /// A zip archive of `n` tiny entries.

@@ -783,3 +783,40 @@ async fn connections_over_the_cap_wait_until_one_closes() {
     assert_eq!(status, 200);
     app.stop().await;
 }
+
+/// A `Content-Length` over the limit is answered from the headers alone: the 413 arrives
+/// although not one body byte was sent.
+#[tokio::test]
+async fn declared_length_over_the_limit_is_refused_before_any_body_byte() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut app =
+        crate::helpers::spawn_plain_app(Db::Sqlite, |c| c.http.max_body_bytes = 1024).await;
+    let mut stream = tokio::net::TcpStream::connect(app.addr).await.unwrap();
+    stream
+        .write_all(
+            b"POST /v1/reports HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/tlsrpt+gzip\r\n\
+              Content-Length: 10000000\r\n\r\n",
+        )
+        .await
+        .unwrap();
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(10), async {
+        let mut buf = [0u8; 4096];
+        loop {
+            let n = stream.read(&mut buf).await.unwrap_or(0);
+            if n == 0 {
+                break;
+            }
+            answer.extend_from_slice(&buf[..n]);
+            if answer.windows(4).any(|w| w == b"\r\n\r\n") && answer.ends_with(b"}") {
+                break;
+            }
+        }
+    })
+    .await;
+    assert!(read.is_ok(), "answered without the body");
+    let text = String::from_utf8_lossy(&answer);
+    assert!(text.starts_with("HTTP/1.1 413"), "{text}");
+    assert!(text.contains("body-too-large"), "{text}");
+    app.stop().await;
+}
