@@ -39,11 +39,16 @@ pub use write::{
     ReportOutcome,
 };
 
-/// Concurrent write transactions per process on PostgreSQL. SQLite has one writer by
-/// design; PostgreSQL commits in parallel (dedup holds through the unique key, which
-/// makes a second insert of the same report wait for the first), so a few writers keep
-/// its WAL flushes overlapping. Four stays well inside the pool of eight connections.
-const POSTGRES_WRITERS: usize = 4;
+/// Concurrent write transactions per process on PostgreSQL: one per core, two to four.
+/// SQLite has one writer by design; PostgreSQL commits in parallel (dedup holds through
+/// the unique key, which makes a second insert of the same report wait for the first), so
+/// a few writers keep its WAL flushes overlapping. On 2 cores, four writers cost more CPU
+/// than they overlapped: bulk import into PostgreSQL took 7.90 s by mean with four, 7.47 s
+/// with two, with the network intakes unchanged (docs/benchmarks.md, 2026-12-05). Four
+/// stays well inside the pool of eight connections.
+fn postgres_writers() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get().clamp(2, 4))
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -139,7 +144,7 @@ impl Store {
         match &backend {
             Backend::Sqlite(_) => sqlite::spawn_writer(url, queue, folding)?,
             Backend::Postgres(pool) => {
-                for _ in 0..POSTGRES_WRITERS {
+                for _ in 0..postgres_writers() {
                     let writer = postgres::PgWriter::new(pool.clone());
                     tokio::spawn(write::run_writer(writer, queue.clone(), folding));
                 }
