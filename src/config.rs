@@ -77,7 +77,8 @@ pub struct LogArgs {
 
 #[derive(Debug, Clone, Args)]
 pub struct LimitArgs {
-    /// Largest decompressed size of one report, in bytes (gzip/zip bombs stop here).
+    /// Largest decompressed size of one submission, all layers and parts together, in
+    /// bytes (gzip/zip bombs stop here).
     #[arg(long, env = "TLSRPT_MAX_DECOMPRESSED_BYTES", default_value_t = DecodeLimits::default().max_decompressed_bytes)]
     pub max_decompressed_bytes: u64,
     /// Most entries read from one zip archive.

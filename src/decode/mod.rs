@@ -31,7 +31,7 @@ use sniff::Kind;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DecodeLimits {
     /// Most bytes one submission may decompress or decode, all layers and parts counted
-    /// (buffer capacity, not just content).
+    /// together; the memory its buffers take is bounded by its [`Allowance`]'s grant.
     pub max_decompressed_bytes: u64,
     pub max_zip_entries: usize,
     pub max_payloads: usize,

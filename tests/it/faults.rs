@@ -15,8 +15,7 @@ use sqlx::Connection;
 use tokio::sync::Semaphore;
 
 use crate::helpers::{gzip, postgres_url, report_json};
-use crate::hostile::{client, post};
-use crate::process::{Server, report_message, smtp_deliver};
+use crate::process::{Server, client, post, report_message, smtp_deliver};
 
 /// Reports per intake in the crash test.
 const REPORTS: usize = 1_000;

@@ -8,7 +8,7 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use crate::helpers::{gzip, report_json};
-use crate::process::{Server, report_message, smtp_deliver};
+use crate::process::{Server, client, post, report_message, smtp_deliver};
 
 const MIB: u64 = 1024;
 
@@ -29,33 +29,6 @@ fn sqlite_db() -> (tempfile::TempDir, String) {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("t.db").display());
     (dir, url)
-}
-
-pub fn client() -> reqwest::Client {
-    let _ = tlsrptd::tls::crypto_provider();
-    reqwest::Client::builder()
-        .timeout(Duration::from_secs(120))
-        .build()
-        .unwrap()
-}
-
-/// POSTs `body` and returns the status and JSON answer.
-pub async fn post(
-    client: &reqwest::Client,
-    server_url: &str,
-    body: Vec<u8>,
-    content_type: &str,
-) -> (u16, serde_json::Value) {
-    let response = client
-        .post(server_url)
-        .header("content-type", content_type)
-        .body(body)
-        .send()
-        .await
-        .expect("HTTP answer");
-    let status = response.status().as_u16();
-    let json = response.json().await.unwrap_or(serde_json::Value::Null);
-    (status, json)
 }
 
 /// Posts an ordinary report as a sender does: again after a 503.

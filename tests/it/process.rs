@@ -1,7 +1,7 @@
 //! The real `tlsrptd` binary as a child process, for the suites that kill it, starve it
 //! or measure its memory: started on port 0 (the addresses are read from its JSON log),
-//! SIGKILLed or stopped, and its peak RSS read from `/proc`. Also a bare SMTP client
-//! that reports the reply code to the end of DATA.
+//! SIGKILLed or stopped, and its peak RSS read from `/proc`. Also the clients the suites
+//! share: HTTP, and a bare SMTP client that reports the reply code to the end of DATA.
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
@@ -119,6 +119,34 @@ fn status_kib(pid: u32, key: &str) -> u64 {
         .find_map(|l| l.strip_prefix(key))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
         .expect("memory figure in /proc status")
+}
+
+/// An HTTP client for the child server (plain HTTP, generous timeout).
+pub fn client() -> reqwest::Client {
+    let _ = tlsrptd::tls::crypto_provider();
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(120))
+        .build()
+        .unwrap()
+}
+
+/// POSTs `body` and returns the status and JSON answer.
+pub async fn post(
+    client: &reqwest::Client,
+    server_url: &str,
+    body: Vec<u8>,
+    content_type: &str,
+) -> (u16, serde_json::Value) {
+    let response = client
+        .post(server_url)
+        .header("content-type", content_type)
+        .body(body)
+        .send()
+        .await
+        .expect("HTTP answer");
+    let status = response.status().as_u16();
+    let json = response.json().await.unwrap_or(serde_json::Value::Null);
+    (status, json)
 }
 
 /// Delivers `message` over SMTP and returns the reply code to the end of DATA (or to the
