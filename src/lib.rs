@@ -7,6 +7,7 @@
 //! intake (SMTP + DKIM | HTTPS | import CLI)
 //!     -> report::Submission { source, peer, envelope, received_at, raw bytes }
 //! pipeline::ingest(store, limits, submission)    the one entry point every intake calls
+//!     (a grant of the in-flight decompression budget, pipeline::InflightBudget)
 //!     -> decode::decode   MIME parts / gzip / zip / sniffing -> JSON payloads (bounded)
 //!     -> parse::parse_report   tolerant RFC 8460 model       -> report::Report + warnings
 //!     -> store::Store::commit  one transaction, dedup, raw kept -> stored | duplicate | quarantined
@@ -27,6 +28,7 @@
 //! - [`store`] — SQLite and PostgreSQL backends, group commit, the read side.
 //! - [`query`] — the read side: JSON API, dashboard, health, metrics.
 //! - [`telemetry`] — logging, request logs and Prometheus metrics.
+//! - [`alloc`] — the global allocator, set to hand freed memory back at once.
 
 pub mod alloc;
 pub mod app;
