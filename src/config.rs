@@ -107,6 +107,7 @@ impl LimitArgs {
                 ..ParseLimits::default()
             },
             inflight_decompressed_bytes: self.max_inflight_decompressed_bytes,
+            ..Limits::default()
         }
     }
 }

@@ -48,6 +48,8 @@ pub struct Limits {
     /// Decompressed bytes all submissions being decoded may hold together
     /// (`--max-inflight-decompressed-bytes`).
     pub inflight_decompressed_bytes: u64,
+    /// How long a submission waits for its share of that budget ([`budget::WAIT`]).
+    pub inflight_wait: std::time::Duration,
 }
 
 impl Default for Limits {
@@ -58,6 +60,7 @@ impl Default for Limits {
             // docs/ARCHITECTURE.md, "Limits": five submissions at the 50 MiB
             // decompressed limit at once, and hundreds of ordinary ones.
             inflight_decompressed_bytes: 256 * 1024 * 1024,
+            inflight_wait: budget::WAIT,
         }
     }
 }
@@ -107,7 +110,7 @@ impl Pipeline {
     /// (inline for small submissions, on the blocking pool for big ones so a large gzip
     /// or zip does not stall the async workers); a submission that inflates beyond it is
     /// decoded again on the blocking pool with a grant of the whole limit. Fails with
-    /// [`IngestError::Busy`] when the budget stays full for [`budget::WAIT`].
+    /// [`IngestError::Busy`] when the budget stays full for [`Limits::inflight_wait`].
     pub async fn prepare(&self, submission: Submission) -> Result<Prepared, IngestError> {
         let limit = self.limits.decode.max_decompressed_bytes;
         let blocking = submission.raw.len() >= BLOCKING_THRESHOLD;
@@ -138,7 +141,7 @@ impl Pipeline {
         bytes: u64,
         blocking: bool,
     ) -> Result<Attempt, IngestError> {
-        let Some(grant) = self.budget.reserve(bytes, budget::WAIT).await else {
+        let Some(grant) = self.budget.reserve(bytes, self.limits.inflight_wait).await else {
             metrics::counter!("tlsrpt_decode_busy_total").increment(1);
             return Err(IngestError::Busy);
         };

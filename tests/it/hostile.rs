@@ -401,3 +401,84 @@ fn serve_refuses_a_budget_below_one_submission() {
     );
     assert!(!dir.path().join("t.db").exists(), "nothing opened");
 }
+
+/// When the in-flight budget stays full, a submission is answered "retry later" (503
+/// `busy` with `Retry-After`, SMTP 451) and nothing is stored. Here the budget holds one
+/// full grant and nobody waits for it: of 32 bombs at once over each intake, those that
+/// find it taken are deferred, the others refused as too large.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_full_budget_answers_retry_later() {
+    const LIMIT: u64 = 16 * 1024 * 1024;
+    let mut app = crate::helpers::spawn_plain_app(crate::helpers::Db::Sqlite, |c| {
+        c.limits.decode.max_decompressed_bytes = LIMIT;
+        c.limits.inflight_decompressed_bytes = tlsrptd::decode::Allowance::full_grant(LIMIT);
+        c.limits.inflight_wait = Duration::ZERO;
+        c.smtp.no_smtp = false;
+        c.smtp.smtp_recipients = vec![crate::process::RECIPIENT.to_owned()];
+    })
+    .await;
+    let bomb = gzip_bomb();
+    let message = report_message(bomb, "busy");
+    let smtp_addr = app.smtp_addr.expect("SMTP listener");
+    let http = client();
+    let mut answers = Vec::new();
+    for _ in 0..32 {
+        let (http, url, body) = (http.clone(), app.url("/v1/reports"), bomb.to_vec());
+        answers.push(tokio::spawn(async move {
+            let response = http
+                .post(url)
+                .header("content-type", "application/tlsrpt+gzip")
+                .body(body)
+                .send()
+                .await
+                .unwrap();
+            let status = response.status().as_u16();
+            let retry_after = response.headers().contains_key("retry-after");
+            let json: serde_json::Value = response.json().await.unwrap();
+            (
+                status,
+                retry_after,
+                json["error"]["code"].as_str().unwrap_or("").to_owned(),
+            )
+        }));
+    }
+    let mut smtp = Vec::new();
+    for _ in 0..32 {
+        let message = message.clone();
+        smtp.push(tokio::spawn(async move {
+            smtp_deliver(smtp_addr, &message).await.unwrap()
+        }));
+    }
+    let mut busy = 0;
+    for answer in answers {
+        let (status, retry_after, code) = answer.await.unwrap();
+        match status {
+            503 => {
+                assert!(retry_after, "503 without Retry-After");
+                assert_eq!(code, "busy");
+                busy += 1;
+            }
+            413 => assert_eq!(code, "decompressed-too-large"),
+            other => panic!("a bomb got {other}"),
+        }
+    }
+    let mut deferred = 0;
+    for code in smtp {
+        match code.await.unwrap() {
+            451 => deferred += 1,
+            552 => {}
+            other => panic!("a bomb over SMTP got {other}"),
+        }
+    }
+    eprintln!("budget full: {busy} of 32 posts answered 503, {deferred} of 32 messages 451");
+    assert!(busy > 0, "no post found the budget full");
+    assert!(deferred > 0, "no message found the budget full");
+    let (_, rejections) = app.get_json("/api/v1/rejections?limit=1000").await;
+    let kept = rejections["items"].as_array().map_or(0, Vec::len);
+    assert_eq!(
+        kept,
+        64 - busy - deferred,
+        "deferred submissions are not kept"
+    );
+    app.stop().await;
+}
