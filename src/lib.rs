@@ -39,6 +39,7 @@ pub mod intake;
 pub mod net;
 pub mod parse;
 pub mod pipeline;
+pub mod posture;
 pub mod query;
 pub mod report;
 pub mod result_types;

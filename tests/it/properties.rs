@@ -2,7 +2,7 @@
 //! bytes, and real reports (`sample-reports/` and, when present, `../shared/corpus`) with
 //! random mutations, truncations and re-compressions, never panic, never hold or produce
 //! more than the configured limits, and either decode and parse or give a typed
-//! rejection. `PROPTEST_CASES` sets the number of cases (256 here by default; the longer
+//! rejection; and the posture parsers take any text. `PROPTEST_CASES` sets the number of cases (256 here by default; the longer
 //! run is in docs/security.md).
 
 use std::io::Write;
@@ -260,6 +260,40 @@ proptest! {
         ct in content_type(),
     ) {
         check(&raw, ct)?;
+    }
+
+    /// DNS TXT records and policy files come from whoever runs the domain: the posture
+    /// parsers give a record or a finding with a code and a fix, never a panic.
+    #[test]
+    fn posture_parsers_take_any_text(
+        records in prop::collection::vec(
+            prop_oneof![
+                "v=TLSRPTv1[;, =a-z:@./0-9 ]{0,80}",
+                "v=STSv1[;, =a-zA-Z0-9]{0,60}",
+                ".{0,80}",
+            ],
+            0..4,
+        ),
+        body in prop_oneof![
+            "(version|mode|mx|max_age|x)[: ]{0,2}[a-zA-Z0-9.*: \r\n-]{0,200}",
+            ".{0,300}",
+        ],
+    ) {
+        use tlsrptd::posture::{policy, records};
+        for result in [
+            records::tlsrpt("example.com", &records).err(),
+            records::sts("example.com", &records).err(),
+            policy::parse("example.com", &body).err(),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            prop_assert!(!result.code.is_empty() && !result.fix.is_empty());
+        }
+        if let Ok(p) = policy::parse("example.com", &body) {
+            prop_assert!(p.max_age <= policy::MAX_AGE_LIMIT);
+            let _ = policy::mx_mismatches("example.com", &p, &["mx.example.com".to_owned()]);
+        }
     }
 
     #[test]
