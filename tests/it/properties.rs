@@ -2,8 +2,8 @@
 //! bytes, and real reports (`sample-reports/` and, when present, `../shared/corpus`) with
 //! random mutations, truncations and re-compressions, never panic, never hold or produce
 //! more than the configured limits, and either decode and parse or give a typed
-//! rejection; and the posture parsers take any text. `PROPTEST_CASES` sets the number of cases (256 here by default; the longer
-//! run is in docs/security.md).
+//! rejection; and the posture parsers take any text. `PROPTEST_CASES` sets the number
+//! of cases (256 here by default; the longer run is in docs/security.md).
 
 use std::io::Write;
 use std::path::Path;
