@@ -5,13 +5,16 @@
 //! ([`records::TlsRptRecord`], [`records::StsRecord`], [`policy::Policy`]) or a
 //! [`Finding`] with a stable code, a severity, what is wrong and the concrete fix.
 //!
-//! This part is pure: the small, strict parsers of RFC 8460 §3 and RFC 8461 §3.1–3.2,
-//! and MX matching (RFC 8461 §4.1). Looking the records up, fetching the policy and
-//! probing the MX hosts come on top of it. Like the query side, it never touches intake
-//! code.
+//! This part is pure: the small, strict parsers of RFC 8460 §3 and RFC 8461 §3.1–3.2
+//! ([`records`], [`policy`]), MX matching (RFC 8461 §4.1), which addresses may be
+//! contacted ([`address`]) and the state findings put a domain in ([`state`]). Looking
+//! the records up, fetching the policy and probing the MX hosts come on top of it. Like
+//! the query side, it never touches intake code.
 
+pub mod address;
 pub mod policy;
 pub mod records;
+pub mod state;
 
 use serde::Serialize;
 
