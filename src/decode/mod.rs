@@ -7,9 +7,10 @@
 //! [`DecodeError`] saying why nothing could be extracted.
 //!
 //! Bytes are sniffed before any label is trusted (mislabelled bodies are decoded with
-//! a `media-type-mismatch` warning). Layers: RFC 5322 message ([`mime`]), gzip
-//! ([`gzip`], multi-member, trailing bytes tolerated), zip ([`zip`]), base64 text of a
-//! gzip. Every decompression is bounded by [`DecodeLimits`]. JSON is not interpreted
+//! a `media-type-mismatch` warning). Layers: RFC 5322 message (`mime.rs`), gzip
+//! (`gzip.rs`, multi-member, trailing bytes tolerated), zip (`zip.rs`), base64 text of a
+//! gzip. Every decompression is bounded by [`DecodeLimits`] and charged to an
+//! [`Allowance`]. JSON is not interpreted
 //! here beyond noticing a cut-off document; that is the parse stage's job.
 
 mod allowance;

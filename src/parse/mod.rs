@@ -2,7 +2,7 @@
 //!
 //! In: the JSON bytes of one report payload (already decompressed and taken out of
 //! its email or HTTP envelope), plus [`ParseLimits`]. Out: a normalized
-//! [`Report`](crate::report::Report) whose `warnings` list every tolerated deviation
+//! [`Report`] whose `warnings` list every tolerated deviation
 //! from RFC 8460 (stable kebab-case codes such as `date-without-offset`), or a
 //! [`ParseError`] naming the field and what was expected when the payload has no
 //! meaning as a TLS-RPT report (not JSON, not a report, no policies, no counts, too
@@ -10,7 +10,7 @@
 //!
 //! Steps: strip a UTF-8 BOM and surrounding whitespace, sniff DMARC XML, check the
 //! nesting depth with a byte scanner (before serde_json builds anything), parse into a
-//! `serde_json::Value`, map it onto the lenient [`wire`] shapes, and let [`validate`]
+//! `serde_json::Value`, map it onto the lenient shapes of `wire.rs`, and let `validate.rs`
 //! turn those into the domain types.
 
 mod policy;

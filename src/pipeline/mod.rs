@@ -48,7 +48,7 @@ pub struct Limits {
     /// Decompressed bytes all submissions being decoded may hold together
     /// (`--max-inflight-decompressed-bytes`).
     pub inflight_decompressed_bytes: u64,
-    /// How long a submission waits for its share of that budget ([`budget::WAIT`]).
+    /// How long a submission waits for its share of that budget (5 s by default).
     pub inflight_wait: std::time::Duration,
 }
 

@@ -23,8 +23,8 @@ use std::time::Duration;
 /// When the writer folds stored reports into the rollups.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum Folding {
-    /// After [`FOLD_AFTER_REPORTS`] reports, [`FOLD_AFTER`] or [`FOLD_WHEN_IDLE`], and on
-    /// request: what the service and the command-line tools use.
+    /// After 8,192 reports, 2 s, or 0.5 s idle (`FOLD_AFTER_REPORTS`, `FOLD_AFTER`,
+    /// `FOLD_WHEN_IDLE`), and on request: what the service and the command-line tools use.
     #[default]
     Automatic,
     /// Only when [`Store::fold_rollups`](super::Store::fold_rollups) asks: for tests that

@@ -111,7 +111,7 @@ pub struct CommitReceipt {
     pub quarantine_ids: Vec<i64>,
 }
 
-/// What each submission of a [`WriteJob`] came to, in the job's order.
+/// What each submission of a queued write job came to, in the job's order.
 pub type CommitResults = Vec<Result<CommitReceipt, StoreError>>;
 
 /// One message to the writer.
