@@ -6,12 +6,14 @@
 //! [`Finding`] with a stable code, a severity, what is wrong and the concrete fix.
 //!
 //! This part is pure: the small, strict parsers of RFC 8460 §3 and RFC 8461 §3.1–3.2
-//! ([`records`], [`policy`]), MX matching (RFC 8461 §4.1), which addresses may be
-//! contacted ([`address`]) and the state findings put a domain in ([`state`]). Looking
+//! ([`records`], [`policy`]), MX matching (RFC 8461 §4.1), which names may be checked
+//! ([`domain`]) and which addresses contacted ([`address`]), and the state findings put a
+//! domain in ([`state`]). Looking
 //! the records up, fetching the policy and probing the MX hosts come on top of it. Like
 //! the query side, it never touches intake code.
 
 pub mod address;
+pub mod domain;
 pub mod policy;
 pub mod records;
 pub mod state;
