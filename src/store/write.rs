@@ -275,6 +275,12 @@ pub(super) async fn run_writer<W: BatchWriter>(
                     Ok(job) => job,
                     Err(_idle) => {
                         drop(rx);
+                        if paused_until
+                            .as_ref()
+                            .is_some_and(|(until, _)| Instant::now() >= *until)
+                        {
+                            paused_until = None;
+                        }
                         if paused_until.is_none() {
                             let _ = fold_all(&mut writer, &mut unfolded, false).await;
                         }
