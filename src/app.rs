@@ -59,10 +59,6 @@ pub enum AppError {
     InflightBelowLimit { budget: u64, limit: u64 },
 }
 
-/// Longest a client may take to send a request's headers: real clients send them in one
-/// go; a slow-header client is cut off here instead of holding a connection slot.
-const HEADER_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
-
 /// Shortest `--api-token` accepted: with the login limited to 10 tries a minute per
 /// address, 16 random characters are out of reach of guessing.
 pub const MIN_TOKEN_CHARS: usize = 16;
@@ -225,7 +221,7 @@ impl App {
                 builder
                     .http1()
                     .timer(hyper_util::rt::TokioTimer::new())
-                    .header_read_timeout(HEADER_READ_TIMEOUT);
+                    .header_read_timeout(self.http.header_timeout);
                 builder
             }),
             // One cap over both listeners: it bounds the process's sockets and buffers.

@@ -220,6 +220,10 @@ pub struct HttpArgs {
     /// leaves room for the largest senders without letting one client fill memory).
     #[arg(long = "http-max-body-bytes", env = "TLSRPT_HTTP_MAX_BODY_BYTES", default_value_t = 10 * 1024 * 1024)]
     pub max_body_bytes: usize,
+    /// Time a client has to send a request's headers (HTTP/1; a client trickling header
+    /// bytes is disconnected instead of holding a connection slot).
+    #[arg(long = "http-header-timeout", env = "TLSRPT_HTTP_HEADER_TIMEOUT", value_parser = parse_seconds, default_value = "30")]
+    pub header_timeout: Duration,
     /// Time a client has to send the whole request body (slow senders are cut off).
     #[arg(long = "http-body-timeout", env = "TLSRPT_HTTP_BODY_TIMEOUT", value_parser = parse_seconds, default_value = "30")]
     pub body_timeout: Duration,

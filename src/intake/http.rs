@@ -199,29 +199,19 @@ async fn submit(
         Ok(outcome) => outcome,
         Err(IngestError::Store(e)) => {
             tracing::error!(error = %e, "cannot commit an HTTPS submission");
-            let mut response = error_response(
-                StatusCode::SERVICE_UNAVAILABLE,
+            return retry_later(
                 "store-unavailable",
                 "the report could not be stored right now; please retry later",
+                RETRY_AFTER_STORE_DOWN,
             );
-            response.headers_mut().insert(
-                header::RETRY_AFTER,
-                HeaderValue::from_static(RETRY_AFTER_STORE_DOWN),
-            );
-            return response;
         }
         Err(IngestError::Busy) => {
             tracing::warn!("in-flight decompression budget full: HTTPS submission deferred");
-            let mut response = error_response(
-                StatusCode::SERVICE_UNAVAILABLE,
+            return retry_later(
                 "busy",
                 "too many reports are being decompressed at once; please retry shortly",
+                RETRY_AFTER_BUSY,
             );
-            response.headers_mut().insert(
-                header::RETRY_AFTER,
-                HeaderValue::from_static(RETRY_AFTER_BUSY),
-            );
-            return response;
         }
         Err(e) => {
             return error_response(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string());
@@ -286,6 +276,15 @@ async fn after_draining(response: Response, body: Option<Body>, timeout: Duratio
             _ => break,
         }
     }
+    response
+}
+
+/// 503 with `code`, `message` and `Retry-After: seconds`: nothing was acknowledged.
+fn retry_later(code: &str, message: &str, seconds: &'static str) -> Response {
+    let mut response = error_response(StatusCode::SERVICE_UNAVAILABLE, code, message);
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from_static(seconds));
     response
 }
 

@@ -216,6 +216,7 @@ pub fn http_args() -> tlsrptd::config::HttpArgs {
         api_token: None,
         dashboard_session_lifetime: std::time::Duration::from_secs(30 * 86_400),
         max_body_bytes: 10 * 1024 * 1024,
+        header_timeout: std::time::Duration::from_secs(30),
         body_timeout: std::time::Duration::from_secs(30),
         rate_limit: 0,
         rate_burst: 0,

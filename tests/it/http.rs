@@ -820,3 +820,30 @@ async fn declared_length_over_the_limit_is_refused_before_any_body_byte() {
     assert!(text.contains("body-too-large"), "{text}");
     app.stop().await;
 }
+
+/// A client that trickles its request headers is disconnected after
+/// `--http-header-timeout`, freeing its connection slot.
+#[tokio::test]
+async fn headers_that_never_end_are_cut_off() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut app = crate::helpers::spawn_plain_app(Db::Sqlite, |c| {
+        c.http.header_timeout = Duration::from_secs(1)
+    })
+    .await;
+    let mut stream = tokio::net::TcpStream::connect(app.addr).await.unwrap();
+    stream
+        .write_all(b"POST /v1/reports HTTP/1.1\r\nHost: localhost\r\n")
+        .await
+        .unwrap();
+    let mut answer = Vec::new();
+    let closed =
+        tokio::time::timeout(Duration::from_secs(20), stream.read_to_end(&mut answer)).await;
+    assert!(closed.is_ok(), "the connection was not closed");
+    let text = String::from_utf8_lossy(&answer);
+    assert!(
+        text.is_empty() || text.starts_with("HTTP/1.1 408"),
+        "{text}"
+    );
+    eprintln!("header timeout answer: {text:?}");
+    app.stop().await;
+}
