@@ -553,7 +553,7 @@ async fn fill(database: String, count: u64, domains: u64, seed: u64) -> Result<(
     const CHUNK: u64 = 128;
     const IN_FLIGHT: usize = 32;
     let pipeline = Pipeline::new(
-        tlsrptd::store::Store::open(&database).await?,
+        tlsrptd::store::Store::open_with(&database, tlsrptd::store::Folding::Bulk).await?,
         tlsrptd::pipeline::Limits::default(),
     );
     let started = Instant::now();

@@ -8,12 +8,15 @@ pub mod import;
 use crate::app::{App, AppConfig};
 use crate::config::{DatabaseArgs, ServeArgs};
 use crate::pipeline::{Limits, Pipeline};
-use crate::store::{Store, StoreError};
+use crate::store::{Folding, Store, StoreError};
 
-/// Opens the store (migrating it) and the pipeline that writes to it: the one place a
-/// command touches the store directly.
+/// Opens the store (migrating it) and the pipeline that writes to it, for a bulk writer
+/// (`import`): the one place a command touches the store directly.
 pub async fn open_pipeline(url: &str, limits: Limits) -> Result<Pipeline, StoreError> {
-    Ok(Pipeline::new(Store::open(url).await?, limits))
+    Ok(Pipeline::new(
+        Store::open_with(url, Folding::Bulk).await?,
+        limits,
+    ))
 }
 
 /// `tlsrptd migrate`: opening the store applies pending migrations.

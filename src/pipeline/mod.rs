@@ -330,10 +330,7 @@ impl Prepared {
             reports: self
                 .reports
                 .into_iter()
-                .map(|r| NewReport {
-                    report: r.report,
-                    origin: r.origin,
-                })
+                .map(|r| NewReport::new(r.report, r.origin))
                 .collect(),
             rejections: self
                 .refusals

@@ -87,7 +87,18 @@ impl BatchWriter for PgWriter {
 /// allocated up front (`alloc_ids`), reports are inserted with `ON CONFLICT DO
 /// NOTHING`, and the ids that made it in tell stored from duplicate.
 /// A policy row of a batch: (id, report id, position, report, policy, policy text JSON).
-type PolicyRow<'a> = (i64, i64, i64, &'a Report, &'a PolicyResult, String);
+/// One policy row of a batch, before its text id is known.
+struct PolicyRow<'a> {
+    id: i64,
+    report_row: i64,
+    position: i64,
+    report: &'a Report,
+    policy: &'a PolicyResult,
+    /// JSON text of `policy_string`.
+    text: &'a str,
+    /// JSON text of `mx_host`.
+    mx_host: &'a str,
+}
 
 async fn write_batch(
     conn: &mut sqlx::PgConnection,
@@ -139,7 +150,7 @@ async fn write_batch(
             let id = *ids
                 .next()
                 .ok_or_else(|| StoreError::Corrupt("id allocation".into()))?;
-            rows.push((id, *sid, *s, new, ins::to_json(&new.report.warnings)));
+            rows.push((id, *sid, *s, new, new.warnings_json()));
         }
     }
     let mut reports_inserted = 0u64;
@@ -158,7 +169,7 @@ async fn write_batch(
                 .push_bind(r.total_successful())
                 .push_bind(r.total_failed())
                 .push_bind(new.origin.as_str())
-                .push_bind(warnings.as_str());
+                .push_bind(*warnings);
         });
         insert.push(ins::ON_REPORT_CONFLICT);
         reports_inserted += insert.build().execute(&mut *tx).await?.rows_affected();
@@ -195,14 +206,16 @@ async fn write_batch(
             let pid = *policy_id
                 .next()
                 .ok_or_else(|| StoreError::Corrupt("id allocation".into()))?;
-            policy_rows.push((
-                pid,
-                *id,
-                position as i64,
-                r,
-                p,
-                ins::to_json(&p.policy_string),
-            ));
+            let (text, mx_host) = new.policy_json(position);
+            policy_rows.push(PolicyRow {
+                id: pid,
+                report_row: *id,
+                position: position as i64,
+                report: r,
+                policy: p,
+                text,
+                mx_host,
+            });
             detail_rows.extend(
                 p.failure_details
                     .iter()
@@ -214,33 +227,32 @@ async fn write_batch(
     let batch_texts = policy_text_ids(&mut tx, policy_texts, &policy_rows).await?;
     let text_ids = policy_rows
         .iter()
-        .map(|(_, _, _, _, p, text)| {
+        .map(|row| {
+            let (policy_type, text) = (&row.policy.policy_type, row.text);
             policy_texts
-                .get(&p.policy_type, text)
-                .or_else(|| batch_texts.get(&p.policy_type, text))
+                .get(policy_type, text)
+                .or_else(|| batch_texts.get(policy_type, text))
                 .ok_or_else(|| StoreError::Corrupt("a policy text was not stored".into()))
         })
         .collect::<Result<Vec<i64>, StoreError>>()?;
     let rows_with_text: Vec<(&PolicyRow<'_>, i64)> = policy_rows.iter().zip(text_ids).collect();
     for chunk in rows_with_text.chunks_pow2() {
         let mut insert = sqlx::QueryBuilder::<Postgres>::new(ins::INSERT_POLICIES);
-        insert.push_values(
-            chunk,
-            |mut b, ((pid, rid, position, r, p, text), text_id)| {
-                b.push_bind(*pid)
-                    .push_bind(*rid)
-                    .push_bind(*position)
-                    .push_bind(p.policy_type.as_str())
-                    .push_bind(p.policy_domain.as_deref().unwrap_or(""))
-                    .push_bind(text.as_str())
-                    .push_bind(ins::to_json(&p.mx_host))
-                    .push_bind(p.total_successful)
-                    .push_bind(p.total_failed)
-                    .push_bind(r.start.timestamp())
-                    .push_bind(r.organization_name.as_str())
-                    .push_bind(*text_id);
-            },
-        );
+        insert.push_values(chunk, |mut b, (row, text_id)| {
+            let (r, p) = (row.report, row.policy);
+            b.push_bind(row.id)
+                .push_bind(row.report_row)
+                .push_bind(row.position)
+                .push_bind(p.policy_type.as_str())
+                .push_bind(p.policy_domain.as_deref().unwrap_or(""))
+                .push_bind(row.text)
+                .push_bind(row.mx_host)
+                .push_bind(p.total_successful)
+                .push_bind(p.total_failed)
+                .push_bind(r.start.timestamp())
+                .push_bind(r.organization_name.as_str())
+                .push_bind(*text_id);
+        });
         insert.build().execute(&mut *tx).await?;
     }
     for chunk in detail_rows.chunks_pow2() {
@@ -362,8 +374,8 @@ async fn policy_text_ids(
 ) -> Result<ins::PolicyTexts, StoreError> {
     let missing: std::collections::BTreeSet<(&str, &str)> = policies
         .iter()
-        .filter(|row| known.get(&row.4.policy_type, &row.5).is_none())
-        .map(|row| (row.4.policy_type.as_str(), row.5.as_str()))
+        .filter(|row| known.get(&row.policy.policy_type, row.text).is_none())
+        .map(|row| (row.policy.policy_type.as_str(), row.text))
         .collect();
     let mut found = ins::PolicyTexts::default();
     if missing.is_empty() {

@@ -1,19 +1,22 @@
 //! Folding stored reports into the rollups, and when to do it.
 //!
-//! In: the reports listed in `rollup_pending` (migration 0005), which every insert
-//! transaction appends to. Out: their sessions added to the rollup tables of migration
-//! 0004 (per domain, per domain and organization, and the domain-organization pairs) and
-//! their pending rows deleted, in one transaction. The read queries (`queries.rs`) add the
-//! policies of still-pending reports to the rollup rows in the same statement, so a report
-//! is counted once whether it is folded yet or not; folding changes how fast an answer
-//! is, never what it says.
+//! In: the reports in `rollup_pending`: on PostgreSQL a table (migration 0005) every
+//! insert transaction appends to, on SQLite a view of the reports above a fold mark
+//! (migration 0008), with the sums the SQLite writer kept of what it committed. Out:
+//! their sessions added to the rollup tables of migration 0004 (per domain, per domain
+//! and organization, and the domain-organization pairs) and the reports marked folded
+//! (pending rows deleted, or the mark moved), in one transaction. The read queries
+//! (`queries.rs`) add the policies of still-pending reports to the rollup rows in the
+//! same statement, so a report is counted once whether it is folded yet or not; folding
+//! changes how fast an answer is, never what it says.
 //!
 //! Why not upsert the rollups in the insert transaction: with reports spread over many
 //! domains and days, each commit's rollup keys land on nearly every page of the rollup
 //! tables, so every commit rewrote them all (bulk import 20-30% slower, see
 //! docs/benchmarks.md). A fold of a few thousand reports writes each of those pages once.
 //!
-//! The writer loop (`write.rs`) folds after [`FOLD_AFTER_REPORTS`] stored reports, when
+//! The writer loop (`write.rs`) folds after [`FOLD_AFTER_REPORTS`] stored reports
+//! ([`FOLD_AFTER_REPORTS_BULK`] for bulk writers), when
 //! the oldest unfolded commit is [`FOLD_AFTER`] old, when it has been idle for
 //! [`FOLD_WHEN_IDLE`], and on request ([`Store::fold_rollups`](super::Store::fold_rollups)).
 
@@ -24,12 +27,28 @@ use std::time::Duration;
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum Folding {
     /// After 8,192 reports, 2 s, or 0.5 s idle (`FOLD_AFTER_REPORTS`, `FOLD_AFTER`,
-    /// `FOLD_WHEN_IDLE`), and on request: what the service and the command-line tools use.
+    /// `FOLD_WHEN_IDLE`), and on request: what the service uses.
     #[default]
     Automatic,
+    /// As `Automatic`, but after [`FOLD_AFTER_REPORTS_BULK`] reports: for bulk writers
+    /// (`tlsrptd import`, the load generator's `fill`), whose reports land on every
+    /// domain and day, so each fold rewrites most rollup pages whatever its size; fewer,
+    /// larger folds write them fewer times.
+    Bulk,
     /// Only when [`Store::fold_rollups`](super::Store::fold_rollups) asks: for tests that
     /// read a store in a known mix of folded and pending reports.
     OnRequest,
+}
+
+impl Folding {
+    /// Stored reports after which the writer folds, if it folds by itself.
+    pub(super) fn after_reports(self) -> Option<usize> {
+        match self {
+            Folding::Automatic => Some(FOLD_AFTER_REPORTS),
+            Folding::Bulk => Some(FOLD_AFTER_REPORTS_BULK),
+            Folding::OnRequest => None,
+        }
+    }
 }
 
 /// Stored reports after which the writer folds. The read queries scan the pending
@@ -37,6 +56,13 @@ pub enum Folding {
 /// rows: about 4,000 reports, a few milliseconds. Larger folds save little more: at 4,096
 /// reports a fold already writes each rollup page about once.
 pub(super) const FOLD_AFTER_REPORTS: usize = 8192;
+
+/// Stored reports after which a bulk writer folds ([`Folding::Bulk`]). While a bulk
+/// import runs, reads add up to this many pending reports' policies to their rollup rows
+/// (tens of milliseconds more at worst); in return the import rewrites the rollup pages a
+/// quarter as often (bulk import of 100,000 reports: 13 folds instead of 4, about 0.2 s
+/// of 4.5 s; docs/benchmarks.md). One fold chunk ([`FOLD_CHUNK`]) holds them.
+pub(super) const FOLD_AFTER_REPORTS_BULK: usize = 32_768;
 
 /// The writer folds what it stored at most this long ago, even under a steady trickle
 /// that never leaves it idle, so pending reports do not linger until the count is reached.
@@ -48,26 +74,39 @@ pub(super) const FOLD_WHEN_IDLE: Duration = Duration::from_millis(500);
 
 /// Most reports folded in one transaction, so a fold (after a long outage of folding,
 /// e.g. a crash mid-import) never holds SQLite's write lock for long: the intakes'
-/// commits wait behind it (a fold of this size takes well under a second).
-pub(super) const FOLD_CHUNK: i64 = 16_384;
+/// commits wait behind it (a fold of this size takes about 0.1 s).
+pub(super) const FOLD_CHUNK: i64 = FOLD_AFTER_REPORTS_BULK as i64;
 
 /// The last report id of the next fold: the [`FOLD_CHUNK`]-th lowest pending id (`$1` =
 /// the chunk size), `NULL` when nothing is pending.
 pub(super) const FOLD_CUTOFF: &str = "SELECT MAX(report_row) AS cutoff FROM \
     (SELECT report_row FROM rollup_pending ORDER BY report_row LIMIT $1) t";
 
+/// SQLite: how many reports are pending and their lowest and highest ids.
+pub(super) const SQLITE_PENDING_SPAN: &str =
+    "SELECT COUNT(*), MIN(report_row), MAX(report_row) FROM rollup_pending";
+
+/// SQLite: [`FOLD_CUTOFF`] and the number of reports up to it (`rollup_pending` being a
+/// view there, no statement's row count says how many a fold took).
+pub(super) const SQLITE_FOLD_CUTOFF: &str = "SELECT MAX(report_row) AS cutoff, COUNT(*) AS n FROM \
+    (SELECT report_row FROM rollup_pending ORDER BY report_row LIMIT $1) t";
+
 /// SQLite: the pending reports' policies up to the cutoff `$1`, report by report. The
 /// writer sums them in memory ([`Deltas`]) — sorting them in SQL for three `GROUP BY`s
 /// took most of a fold's time — and upserts the sums in key order ([`DOMAINS`],
 /// [`ORGANIZATIONS`], [`PAIRS`] for pairs it does not know to be stored), all while it
-/// holds the database's write lock, so the rows read are exactly the rows
-/// [`DELETE_FOLDED`] removes.
+/// holds the database's write lock, so the rows read are exactly the reports
+/// [`SQLITE_MOVE_MARK`] marks folded.
 pub(super) const PENDING_POLICIES: &str = "SELECT p.report_row, p.policy_domain, \
     p.organization_name, p.start_at, p.total_successful, p.total_failed \
     FROM rollup_pending q CROSS JOIN policies p \
     WHERE p.report_row = q.report_row AND q.report_row <= $1 ORDER BY q.report_row";
 
-pub(super) const DELETE_FOLDED: &str = "DELETE FROM rollup_pending WHERE report_row <= $1";
+/// SQLite: `rollup_pending` is a view of the reports above the fold mark (migration
+/// 0008), so a fold moves the mark. One write transaction at a time means report ids
+/// are committed in increasing order: every report above the mark is unfolded, every
+/// report at or below it folded.
+pub(super) const SQLITE_MOVE_MARK: &str = "UPDATE rollup_state SET folded_through = $1";
 
 macro_rules! add_sessions {
     ($table:literal) => {
@@ -255,7 +294,9 @@ pub(super) const KNOWN_PAIRS: usize = 100_000;
 /// other user of the database takes; this one spells "tlsrollu").
 pub(super) const PG_FOLD_LOCK: i64 = 0x746c_7372_6f6c_6c75;
 
-/// Records a stored report as not yet folded; run in the insert transaction.
+/// PostgreSQL: records a stored report as not yet folded; run in the insert transaction.
+/// (Several writers commit concurrently there, so ids do not commit in order and a mark
+/// as on SQLite would skip reports.)
 pub(super) const INSERT_PENDING: &str = "INSERT INTO rollup_pending (report_row) ";
 
 #[cfg(test)]

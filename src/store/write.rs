@@ -52,6 +52,55 @@ pub struct NewReport {
     pub report: Report,
     /// Where in the submission this report was found (e.g. `part 2 (x.json.gz)`).
     pub origin: String,
+    /// The report's JSON columns, serialized by whoever builds it (a pipeline worker,
+    /// in parallel) so the one writer thread, the bottleneck of bulk import, only binds
+    /// them.
+    json: ReportJson,
+}
+
+/// The JSON text of a report's JSON columns.
+#[derive(Debug, Clone)]
+struct ReportJson {
+    /// `reports.warnings`.
+    warnings: String,
+    /// Per policy, in order: (`policy_string`, `mx_host`).
+    policies: Vec<(String, String)>,
+}
+
+impl NewReport {
+    pub fn new(report: Report, origin: String) -> Self {
+        let json = ReportJson {
+            warnings: super::insert::to_json(&report.warnings),
+            policies: report
+                .policies
+                .iter()
+                .map(|p| {
+                    (
+                        super::insert::to_json(&p.policy_string),
+                        super::insert::to_json(&p.mx_host),
+                    )
+                })
+                .collect(),
+        };
+        NewReport {
+            report,
+            origin,
+            json,
+        }
+    }
+
+    /// The JSON text of `reports.warnings`.
+    pub(super) fn warnings_json(&self) -> &str {
+        &self.json.warnings
+    }
+
+    /// The JSON text of policy `i`'s `policy_string` and `mx_host`.
+    pub(super) fn policy_json(&self, i: usize) -> (&str, &str) {
+        self.json
+            .policies
+            .get(i)
+            .map_or(("[]", "[]"), |(text, mx)| (text.as_str(), mx.as_str()))
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -189,8 +238,8 @@ impl Unfolded {
         }
     }
 
-    fn due(&self) -> bool {
-        self.reports >= rollup::FOLD_AFTER_REPORTS
+    fn due(&self, after_reports: usize) -> bool {
+        self.reports >= after_reports
             || self
                 .since
                 .is_some_and(|t| t.elapsed() >= rollup::FOLD_AFTER)
@@ -251,8 +300,10 @@ pub(super) async fn run_writer<W: BatchWriter>(
     queue: SharedQueue,
     folding: rollup::Folding,
 ) {
-    let automatic = folding == rollup::Folding::Automatic;
+    let after_reports = folding.after_reports();
+    let automatic = after_reports.is_some();
     let mut jobs: Vec<CommitJob> = Vec::with_capacity(MAX_BATCH);
+    let spent = Spent::start();
     let mut fold_requests: Vec<oneshot::Sender<Result<u64, StoreError>>> = Vec::new();
     // Reports may be pending from another process or an earlier run: fold once idle.
     let mut unfolded = Unfolded {
@@ -314,7 +365,7 @@ pub(super) async fn run_writer<W: BatchWriter>(
             }
         }
         if !jobs.is_empty() {
-            match commit_batch(&mut writer, &mut jobs).await {
+            match commit_batch(&mut writer, &mut jobs, &spent).await {
                 Ok(stored) => unfolded.add(stored),
                 Err(unreachable) => {
                     tracing::error!(error = %unreachable, "the database is unreachable: refusing submissions for a moment");
@@ -324,7 +375,11 @@ pub(super) async fn run_writer<W: BatchWriter>(
                 }
             }
         }
-        if !fold_requests.is_empty() || (automatic && paused_until.is_none() && unfolded.due()) {
+        if !fold_requests.is_empty()
+            || (automatic
+                && paused_until.is_none()
+                && after_reports.is_some_and(|n| unfolded.due(n)))
+        {
             let wait = !fold_requests.is_empty();
             let result = fold_all(&mut writer, &mut unfolded, wait).await;
             for reply in fold_requests.drain(..) {
@@ -361,6 +416,7 @@ fn refuse_jobs(jobs: &mut Vec<CommitJob>, error: &str) {
 async fn commit_batch<W: BatchWriter>(
     writer: &mut W,
     jobs: &mut Vec<CommitJob>,
+    spent: &Spent,
 ) -> Result<usize, StoreError> {
     let started = Instant::now();
     let submissions: Vec<&NewSubmission> = jobs.iter().flat_map(|job| &job.submissions).collect();
@@ -371,7 +427,7 @@ async fn commit_batch<W: BatchWriter>(
     match result {
         Ok(receipts) => {
             let stored = receipts.iter().map(CommitReceipt::stored).sum();
-            answer_jobs(jobs, receipts);
+            answer_jobs(jobs, receipts, spent);
             Ok(stored)
         }
         Err(unreachable) if unreachable.is_unavailable() => {
@@ -485,8 +541,9 @@ fn record_batch(size: usize, started: Instant, ok: bool) {
 }
 
 /// Answers every job of a committed batch with its receipts, in order.
-fn answer_jobs(jobs: &mut Vec<CommitJob>, receipts: Vec<CommitReceipt>) {
+fn answer_jobs(jobs: &mut Vec<CommitJob>, receipts: Vec<CommitReceipt>, spent: &Spent) {
     let mut receipts = receipts.into_iter();
+    let mut committed = Vec::with_capacity(jobs.len());
     for job in jobs.drain(..) {
         let results = receipts
             .by_ref()
@@ -494,6 +551,37 @@ fn answer_jobs(jobs: &mut Vec<CommitJob>, receipts: Vec<CommitReceipt>) {
             .map(Ok)
             .collect();
         let _ = job.reply.send(results);
+        committed.push(job.submissions);
+    }
+    spent.discard(committed);
+}
+
+/// Frees committed submissions on a thread of its own. A batch holds a thousand
+/// submissions with their raw bytes and parsed reports, allocated by other threads;
+/// freeing them was a twentieth of the writer's time in bulk import, and the writer
+/// thread is what bulk import waits on.
+struct Spent(Option<std::sync::mpsc::SyncSender<Vec<Vec<NewSubmission>>>>);
+
+/// Batches waiting to be freed: if the freeing thread falls behind, the writer frees
+/// the next batch itself, so memory held stays bounded.
+const SPENT_QUEUE: usize = 2;
+
+impl Spent {
+    fn start() -> Spent {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Vec<NewSubmission>>>(SPENT_QUEUE);
+        let started = std::thread::Builder::new()
+            .name("store-free".into())
+            // Ends when the writer drops the sender.
+            .spawn(move || rx.into_iter().for_each(drop));
+        // Without the thread, the writer frees them itself.
+        Spent(started.ok().map(|_| tx))
+    }
+
+    fn discard(&self, batch: Vec<Vec<NewSubmission>>) {
+        if let Some(tx) = &self.0 {
+            // Full or gone: dropped here instead.
+            let _ = tx.try_send(batch);
+        }
     }
 }
 

@@ -48,16 +48,34 @@ fn shape(sql: &str) -> BTreeSet<String> {
     out
 }
 
+/// Migrations only one backend has, with the reason.
+const SQLITE_ONLY: &[(&str, &str)] = &[(
+    "0008_rollup_mark.sql",
+    "a fold mark needs report ids committed in order, which SQLite's single writer gives \
+     and PostgreSQL's concurrent writers do not",
+)];
+
 #[test]
 fn sqlite_and_postgres_folders_match() {
     let sqlite = folder("sqlite");
     let postgres = folder("postgres");
     assert!(!sqlite.is_empty());
+    let shared: Vec<String> = sqlite
+        .iter()
+        .filter(|f| !SQLITE_ONLY.iter().any(|(only, _)| only == f))
+        .cloned()
+        .collect();
+    for (only, _) in SQLITE_ONLY {
+        assert!(
+            sqlite.contains(&only.to_string()),
+            "{only} is in migrations/sqlite"
+        );
+    }
     assert_eq!(
-        sqlite, postgres,
+        shared, postgres,
         "same migration versions and names in both folders"
     );
-    for file in &sqlite {
+    for file in &shared {
         let read = |backend: &str| {
             std::fs::read_to_string(
                 Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -187,6 +205,78 @@ async fn failure_details_survive_the_move_to_per_policy_keys() {
             (Some("certificate-expired".into()), 1),
         ]
     );
+}
+
+/// Migration 0008 replaces SQLite's pending table with a fold mark: reports stored and
+/// still pending under 0007 stay pending (counted once, folded later), folded ones stay
+/// folded.
+#[tokio::test]
+async fn pending_reports_survive_the_move_to_a_fold_mark() {
+    use sqlx::sqlite::SqliteConnectOptions;
+    use std::str::FromStr;
+    use tlsrptd::store::{Folding, Store, TimeRange};
+
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("old.db").display());
+    let pool = sqlx::SqlitePool::connect_with(
+        SqliteConnectOptions::from_str(&url)
+            .unwrap()
+            .create_if_missing(true),
+    )
+    .await
+    .unwrap();
+    let migrator = sqlx::migrate::Migrator::new(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations/sqlite"),
+    )
+    .await
+    .unwrap();
+    migrator.run_to(7, &pool).await.unwrap();
+    // Reports 1-3 of one domain on one day; report 1 is folded, 2 and 3 pending.
+    sqlx::raw_sql(
+        "INSERT INTO submissions (id, source, received_at, envelope, raw_size, raw_sha256, raw_encoding, raw_data)
+             VALUES (1, 'import', 1700000000, '{}', 2, 'x', 'identity', x'7b7d');
+         INSERT INTO reports (id, submission_id, organization_name, report_id, start_at, end_at, received_at,
+                              total_successful, total_failed, origin, warnings)
+             VALUES (1, 1, 'Org', 'r-1', 1699920000, 1700006399, 1700000000, 10, 1, 'body', '[]'),
+                    (2, 1, 'Org', 'r-2', 1699920000, 1700006399, 1700000000, 20, 2, 'body', '[]'),
+                    (3, 1, 'Other', 'r-3', 1699920000, 1700006399, 1700000000, 30, 3, 'body', '[]');
+         INSERT INTO policies (id, report_row, position, policy_type, policy_domain, policy_string, mx_host,
+                               total_successful, total_failed, start_at, organization_name)
+             VALUES (1, 1, 0, 'sts', 'old.example', '[]', '[]', 10, 1, 1699920000, 'Org'),
+                    (2, 2, 0, 'sts', 'old.example', '[]', '[]', 20, 2, 1699920000, 'Org'),
+                    (3, 3, 0, 'sts', 'old.example', '[]', '[]', 30, 3, 1699920000, 'Other');
+         INSERT INTO rollup_domains VALUES ('old.example', 1699920000, 1, 10, 1);
+         INSERT INTO rollup_organizations VALUES ('old.example', 'Org', 1699920000, 1, 10, 1);
+         INSERT INTO domain_organizations VALUES ('old.example', 'Org');
+         INSERT INTO rollup_pending (report_row) VALUES (2), (3);",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    pool.close().await;
+
+    let store = Store::open_with(&url, Folding::OnRequest).await.unwrap();
+    let totals = || async {
+        let domains = store.list_domains(TimeRange::all()).await.unwrap();
+        domains
+            .iter()
+            .map(|d| {
+                (
+                    d.domain.clone(),
+                    d.reports,
+                    d.successful_sessions,
+                    d.failed_sessions,
+                    d.organizations,
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    let expected = vec![("old.example".to_owned(), 3, 60, 6, 2)];
+    assert_eq!(store.pending_rollup_reports().await.unwrap(), 2);
+    assert_eq!(totals().await, expected);
+    assert_eq!(store.fold_rollups().await.unwrap(), 2);
+    assert_eq!(store.pending_rollup_reports().await.unwrap(), 0);
+    assert_eq!(totals().await, expected);
 }
 
 /// The SQLite writer opens its own connection to the database file, which an in-memory

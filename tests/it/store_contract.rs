@@ -609,3 +609,110 @@ async fn sqlite_idle_writer_folds_what_it_stored() {
 async fn postgres_idle_writer_folds_what_it_stored() {
     idle_writer_folds_what_it_stored(&crate::helpers::postgres_url().await).await;
 }
+
+/// Two writers on one database (`serve` and an `import`, or two nodes) commit reports
+/// in turn and fold each other's: every report is counted once, and a writer whose own
+/// reports were folded by the other does not add them again.
+async fn two_writers_count_each_report_once(url: &str) {
+    use tlsrptd::store::Folding;
+    let a = Store::open_with(url, Folding::OnRequest)
+        .await
+        .expect("open a");
+    let b = Store::open_with(url, Folding::OnRequest)
+        .await
+        .expect("open b");
+    let report = |org: &str, id: &str, day: i64, ok: i64, failed: i64| {
+        report_json(org, id, day, &[("example.com", "sts", ok, failed, &[])])
+    };
+    let window = range(D, D + 5);
+    let totals = |store: Store| async move {
+        let domains = store.list_domains(window).await.unwrap();
+        let d = domains
+            .into_iter()
+            .find(|d| d.domain == "example.com")
+            .expect("example.com listed");
+        let by_org = store
+            .domain_summary("example.com", window)
+            .await
+            .unwrap()
+            .by_organization;
+        (
+            (
+                d.reports,
+                d.successful_sessions,
+                d.failed_sessions,
+                d.organizations,
+            ),
+            by_org,
+        )
+    };
+
+    for (store, json) in [
+        (&a, report("org-a.example", "1", D, 10, 1)),
+        (&b, report("org-b.example", "2", D, 20, 2)),
+        (&a, report("org-a.example", "3", D + 1, 5, 0)),
+    ] {
+        assert_eq!(ingest(store, json).await.verdict(), Verdict::Stored);
+    }
+    // A's own two reports are not all that is pending: it folds all three.
+    assert_eq!(a.fold_rollups().await.unwrap(), 3);
+    assert_eq!(
+        b.fold_rollups().await.unwrap(),
+        0,
+        "b's report was folded by a"
+    );
+    let expected_orgs = vec![sc("org-b.example", 1, 20, 2), sc("org-a.example", 2, 15, 1)];
+    assert_eq!(
+        totals(a.clone()).await,
+        ((3, 35, 3, 2), expected_orgs.clone())
+    );
+
+    for (store, json) in [
+        (&b, report("org-b.example", "4", D + 1, 7, 1)),
+        (&a, report("org-c.example", "5", D + 2, 1, 1)),
+    ] {
+        assert_eq!(ingest(store, json).await.verdict(), Verdict::Stored);
+    }
+    let expected = (
+        (5, 43, 5, 3),
+        vec![
+            sc("org-b.example", 2, 27, 3),
+            sc("org-a.example", 2, 15, 1),
+            sc("org-c.example", 1, 1, 1),
+        ],
+    );
+    // Pending and read from both handles: the same answer before and after folds.
+    assert_eq!(totals(b.clone()).await, expected);
+    assert_eq!(b.fold_rollups().await.unwrap(), 2);
+    assert_eq!(
+        a.fold_rollups().await.unwrap(),
+        0,
+        "a's report was folded by b"
+    );
+    assert_eq!(totals(a.clone()).await, expected);
+
+    // One writer alone again: its own report, folded from what it committed.
+    assert_eq!(
+        ingest(&a, report("org-c.example", "6", D + 3, 4, 0))
+            .await
+            .verdict(),
+        Verdict::Stored
+    );
+    assert_eq!(a.fold_rollups().await.unwrap(), 1);
+    assert_eq!(b.fold_rollups().await.unwrap(), 0);
+    let (counts, _) = totals(b.clone()).await;
+    assert_eq!(counts, (6, 47, 5, 3));
+    assert_eq!(a.pending_rollup_reports().await.unwrap(), 0);
+}
+
+#[tokio::test]
+async fn sqlite_two_writers_count_each_report_once() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    two_writers_count_each_report_once(&crate::helpers::sqlite_url(&dir)).await;
+}
+
+#[tokio::test]
+#[ignore = "needs TLSRPT_TEST_POSTGRES_URL; run by .ci/run"]
+async fn postgres_two_writers_count_each_report_once() {
+    two_writers_count_each_report_once(&crate::helpers::postgres_url().await).await;
+}
