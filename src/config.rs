@@ -35,6 +35,68 @@ pub enum Command {
     Import(ImportArgs),
     /// Apply database migrations and exit.
     Migrate(DatabaseArgs),
+    /// Check domains' live TLS-RPT, MTA-STS and MX setup and print every finding with
+    /// its fix. Exits 0 when no finding is an error, 1 otherwise, 2 on a usage error.
+    Check(CheckArgs),
+}
+
+/// How posture checks reach the network.
+#[derive(Debug, Clone, Args)]
+pub struct PostureNetArgs {
+    /// Name server for every DNS look-up of ours (DKIM keys and posture checks), as
+    /// HOST:PORT; default: the system resolver.
+    #[arg(
+        long = "dns-server",
+        alias = "dkim-nameserver",
+        env = "TLSRPT_DNS_SERVER"
+    )]
+    pub dns_server: Option<SocketAddr>,
+    /// Let posture checks connect to loopback, private, link-local and other
+    /// special-purpose addresses (refused by default: the names come from DNS anyone
+    /// controls).
+    #[arg(long, env = "TLSRPT_ALLOW_PRIVATE_ADDRESSES")]
+    pub allow_private_addresses: bool,
+    /// PEM file of extra root certificates trusted for policy fetches and MX probes,
+    /// besides the public ones. Repeatable.
+    #[arg(long = "extra-ca", env = "TLSRPT_EXTRA_CA", value_delimiter = ',')]
+    pub extra_ca: Vec<PathBuf>,
+    /// Port of the MTA-STS policy host (senders use 443).
+    #[arg(long, env = "TLSRPT_MTA_STS_PORT", default_value_t = 443)]
+    pub mta_sts_port: u16,
+    /// SMTP port probed on the MX hosts (senders use 25).
+    #[arg(long, env = "TLSRPT_SMTP_PROBE_PORT", default_value_t = 25)]
+    pub smtp_probe_port: u16,
+    /// Name presented in EHLO by the MX probe.
+    #[arg(long, env = "TLSRPT_HELO_NAME", default_value = "localhost")]
+    pub helo_name: String,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct CheckArgs {
+    /// Domains to check (Unicode names are converted to their ASCII form).
+    #[arg(required = true, value_name = "DOMAIN")]
+    pub domains: Vec<String>,
+    /// Print one JSON object per domain (an array) instead of text.
+    #[arg(long)]
+    pub json: bool,
+    /// Database to read the domains' reports from (for tlsrpt-no-reports and
+    /// mta-sts-id-not-bumped); without it those checks are skipped.
+    #[arg(long = "database", env = "TLSRPT_CHECK_DATABASE_URL")]
+    pub database: Option<String>,
+    /// Addresses this service receives reports at (as for serve), to tell whether a
+    /// TLS-RPT record points here.
+    #[arg(
+        long = "smtp-recipient",
+        env = "TLSRPT_SMTP_RECIPIENTS",
+        value_delimiter = ','
+    )]
+    pub smtp_recipients: Vec<String>,
+    /// Public URL of the HTTPS intake as published in rua= (e.g.
+    /// https://tlsrpt.example.net/v1/reports).
+    #[arg(long = "public-url", env = "TLSRPT_PUBLIC_URL", value_delimiter = ',')]
+    pub public_urls: Vec<String>,
+    #[command(flatten)]
+    pub net: PostureNetArgs,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -183,8 +245,13 @@ pub struct SmtpArgs {
     /// DKIM policy for emailed reports.
     #[arg(long, env = "TLSRPT_DKIM", value_enum, default_value = "enforce")]
     pub dkim: DkimMode,
-    /// Name server for DKIM key lookups (default: the system resolver).
-    #[arg(long, env = "TLSRPT_DKIM_NAMESERVER")]
+    /// Name server for every DNS look-up of ours (DKIM keys, posture checks), as
+    /// HOST:PORT; default: the system resolver. `--dkim-nameserver` is an alias.
+    #[arg(
+        long = "dns-server",
+        alias = "dkim-nameserver",
+        env = "TLSRPT_DNS_SERVER"
+    )]
     pub dkim_nameserver: Option<SocketAddr>,
 }
 

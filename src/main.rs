@@ -24,6 +24,7 @@ fn main() {
             Command::Serve(serve) => cli::serve(*serve).await,
             Command::Import(import) => cli::import::run(import).await,
             Command::Migrate(db) => cli::migrate(db).await,
+            Command::Check(check) => cli::check::run(check).await,
         }
     });
     std::process::exit(code);

@@ -3,6 +3,7 @@
 //! In: parsed command-line arguments. Out: an exit code (0 success, 1 something was
 //! rejected, 2 usage or I/O error) and lines on stdout/stderr.
 
+pub mod check;
 pub mod import;
 
 use crate::app::{App, AppConfig};
@@ -17,6 +18,11 @@ pub async fn open_pipeline(url: &str, limits: Limits) -> Result<Pipeline, StoreE
         Store::open_with(url, Folding::Bulk).await?,
         limits,
     ))
+}
+
+/// Opens the store (migrating it) for a command that reads it.
+pub async fn open_store(url: &str) -> Result<Store, StoreError> {
+    Store::open(url).await
 }
 
 /// `tlsrptd migrate`: opening the store applies pending migrations.

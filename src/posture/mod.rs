@@ -13,8 +13,12 @@
 //! the query side, it never touches intake code.
 
 pub mod address;
+pub mod check;
+pub mod dns;
 pub mod domain;
+pub mod fetch;
 pub mod policy;
+pub mod probe;
 pub mod records;
 pub mod state;
 

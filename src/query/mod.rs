@@ -6,3 +6,4 @@
 pub mod api;
 pub mod dashboard;
 pub mod ops;
+pub mod posture;

@@ -144,6 +144,13 @@ impl Store {
         match &backend {
             Backend::Sqlite(_) => sqlite::spawn_writer(url, queue, folding)?,
             Backend::Postgres(pool) => {
+                // PostgreSQL folds beside the other writers' commits (each fold one
+                // statement), so larger bulk folds only delay them: measured +11% on
+                // bulk import against +5% with the service's folding.
+                let folding = match folding {
+                    Folding::Bulk => Folding::Automatic,
+                    other => other,
+                };
                 for _ in 0..postgres_writers() {
                     let writer = postgres::PgWriter::new(pool.clone());
                     tokio::spawn(write::run_writer(writer, queue.clone(), folding));

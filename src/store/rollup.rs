@@ -33,7 +33,8 @@ pub enum Folding {
     /// As `Automatic`, but after [`FOLD_AFTER_REPORTS_BULK`] reports: for bulk writers
     /// (`tlsrptd import`, the load generator's `fill`), whose reports land on every
     /// domain and day, so each fold rewrites most rollup pages whatever its size; fewer,
-    /// larger folds write them fewer times.
+    /// larger folds write them fewer times. SQLite only; PostgreSQL folds as
+    /// `Automatic`.
     Bulk,
     /// Only when [`Store::fold_rollups`](super::Store::fold_rollups) asks: for tests that
     /// read a store in a known mix of folded and pending reports.

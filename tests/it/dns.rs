@@ -1,10 +1,12 @@
 //! A tiny authoritative DNS server for tests, on loopback (UDP and TCP on the same port).
 //!
-//! It answers `TXT` queries for the names it was given (case-insensitively, long values split
-//! into 255-byte character-strings) and `NXDOMAIN` for everything else. Malformed queries are
-//! dropped (UDP) or end the connection (TCP); nothing on the query path panics.
+//! It answers `TXT`, `A`, `AAAA`, `CNAME`, `MX` and `TLSA` queries for the records it was
+//! given (names case-insensitive, long TXT values split into 255-byte character-strings,
+//! a CNAME followed one step to the target's records), `NODATA` for a name without the
+//! type asked, and `NXDOMAIN` for everything else. Malformed queries are dropped (UDP) or
+//! end the connection (TCP); nothing on the query path panics.
 
-use std::net::SocketAddr;
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -12,12 +14,73 @@ use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio::task::JoinHandle;
 
 const TYPE_TXT: u16 = 16;
+const TYPE_A: u16 = 1;
+const TYPE_CNAME: u16 = 5;
+const TYPE_MX: u16 = 15;
+const TYPE_AAAA: u16 = 28;
+const TYPE_TLSA: u16 = 52;
 const CLASS_IN: u16 = 1;
 const RCODE_NXDOMAIN: u16 = 3;
 const RCODE_FORMERR: u16 = 1;
 const RCODE_NOTIMP: u16 = 4;
 
-type Records = Arc<Vec<(String, String)>>;
+/// One resource record's data.
+#[derive(Debug, Clone)]
+pub enum Data {
+    Txt(String),
+    A(Ipv4Addr),
+    Aaaa(Ipv6Addr),
+    Cname(String),
+    Mx(u16, String),
+    /// Usage, selector, matching type, association data.
+    Tlsa(u8, u8, u8, Vec<u8>),
+}
+
+impl Data {
+    fn rtype(&self) -> u16 {
+        match self {
+            Data::Txt(_) => TYPE_TXT,
+            Data::A(_) => TYPE_A,
+            Data::Aaaa(_) => TYPE_AAAA,
+            Data::Cname(_) => TYPE_CNAME,
+            Data::Mx(..) => TYPE_MX,
+            Data::Tlsa(..) => TYPE_TLSA,
+        }
+    }
+
+    fn rdata(&self) -> Option<Vec<u8>> {
+        let mut rdata = Vec::new();
+        match self {
+            Data::Txt(value) => {
+                let bytes = value.as_bytes();
+                if bytes.is_empty() {
+                    rdata.push(0);
+                }
+                for chunk in bytes.chunks(255) {
+                    rdata.push(u8::try_from(chunk.len()).ok()?);
+                    rdata.extend_from_slice(chunk);
+                }
+            }
+            Data::A(ip) => rdata.extend_from_slice(&ip.octets()),
+            Data::Aaaa(ip) => rdata.extend_from_slice(&ip.octets()),
+            Data::Cname(target) => rdata.extend(encode_name(target)?),
+            Data::Mx(preference, host) => {
+                rdata.extend_from_slice(&preference.to_be_bytes());
+                rdata.extend(encode_name(host)?);
+            }
+            Data::Tlsa(usage, selector, matching, data) => {
+                rdata.extend_from_slice(&[*usage, *selector, *matching]);
+                rdata.extend_from_slice(data);
+            }
+        }
+        Some(rdata)
+    }
+}
+
+/// A name's record.
+pub type Record = (String, Data);
+
+type Records = Arc<Vec<Record>>;
 
 /// A running test name server; stops when dropped.
 pub struct TestDns {
@@ -29,10 +92,21 @@ pub struct TestDns {
 impl TestDns {
     /// Starts serving `records` (name, TXT value) on 127.0.0.1 at a free port.
     pub async fn start(records: Vec<(String, String)>) -> TestDns {
+        TestDns::start_zone(
+            records
+                .into_iter()
+                .map(|(name, value)| (name, Data::Txt(value)))
+                .collect(),
+        )
+        .await
+    }
+
+    /// Starts serving `records` of any supported type.
+    pub async fn start_zone(records: Vec<Record>) -> TestDns {
         let records: Records = Arc::new(
             records
                 .into_iter()
-                .map(|(name, value)| (normalize(&name), value))
+                .map(|(name, data)| (normalize(&name), data))
                 .collect(),
         );
         // Bind UDP first, then TCP on the same port (retry if the TCP port is taken).
@@ -141,7 +215,7 @@ fn question_end(msg: &[u8]) -> Option<usize> {
 }
 
 /// Builds the reply to one query, or `None` if it is too malformed to answer.
-fn answer(query: &[u8], records: &[(String, String)]) -> Option<Vec<u8>> {
+fn answer(query: &[u8], records: &[Record]) -> Option<Vec<u8>> {
     if query.len() < 12 {
         return None;
     }
@@ -180,41 +254,64 @@ fn answer(query: &[u8], records: &[(String, String)]) -> Option<Vec<u8>> {
     let qtype = u16::from_be_bytes([question[question.len() - 4], question[question.len() - 3]]);
     let qclass = u16::from_be_bytes([question[question.len() - 2], question[question.len() - 1]]);
 
-    let matching: Vec<&str> = records
-        .iter()
-        .filter(|(n, _)| *n == name)
-        .map(|(_, v)| v.as_str())
-        .collect();
-    if matching.is_empty() {
+    let at = |n: &str| -> Vec<&Data> {
+        records
+            .iter()
+            .filter(|(name, _)| name == n)
+            .map(|(_, d)| d)
+            .collect()
+    };
+    let here = at(&name);
+    if here.is_empty() {
         let mut out = header(RCODE_NXDOMAIN, 1, 0);
         out.extend_from_slice(question);
         return Some(out);
     }
-    let answers: Vec<&str> = if qtype == TYPE_TXT && qclass == CLASS_IN {
-        matching
-    } else {
-        Vec::new() // name exists, no data of that type (NODATA)
-    };
+    // (owner, data) of every answer record.
+    let mut answers: Vec<(String, &Data)> = Vec::new();
+    if qclass == CLASS_IN {
+        answers.extend(
+            here.iter()
+                .filter(|d| d.rtype() == qtype)
+                .map(|d| (name.clone(), *d)),
+        );
+        if answers.is_empty() && qtype != TYPE_CNAME {
+            // A CNAME alone at the name: it, then the target's records of the type.
+            if let Some(Data::Cname(target)) = here.iter().find(|d| d.rtype() == TYPE_CNAME) {
+                answers.push((name.clone(), here.iter().find(|d| d.rtype() == TYPE_CNAME)?));
+                let target = normalize(target);
+                answers.extend(
+                    at(&target)
+                        .into_iter()
+                        .filter(|d| d.rtype() == qtype)
+                        .map(|d| (target.clone(), d)),
+                );
+            }
+        }
+    }
     let an = u16::try_from(answers.len()).ok()?;
     let mut out = header(0, 1, an);
     out.extend_from_slice(question);
-    for value in answers {
-        let mut rdata = Vec::new();
-        let bytes = value.as_bytes();
-        if bytes.is_empty() {
-            rdata.push(0);
-        }
-        for chunk in bytes.chunks(255) {
-            rdata.push(u8::try_from(chunk.len()).ok()?);
-            rdata.extend_from_slice(chunk);
-        }
-        out.extend_from_slice(&[0xC0, 0x0C]); // pointer to the question name
-        out.extend_from_slice(&TYPE_TXT.to_be_bytes());
+    for (owner, data) in answers {
+        let rdata = data.rdata()?;
+        out.extend(encode_name(&owner)?);
+        out.extend_from_slice(&data.rtype().to_be_bytes());
         out.extend_from_slice(&CLASS_IN.to_be_bytes());
         out.extend_from_slice(&60u32.to_be_bytes()); // TTL
         out.extend_from_slice(&u16::try_from(rdata.len()).ok()?.to_be_bytes());
         out.extend_from_slice(&rdata);
     }
+    Some(out)
+}
+
+/// A dotted name in uncompressed wire form.
+fn encode_name(name: &str) -> Option<Vec<u8>> {
+    let mut out = Vec::new();
+    for label in normalize(name).split('.').filter(|l| !l.is_empty()) {
+        out.push(u8::try_from(label.len()).ok().filter(|&n| n < 64)?);
+        out.extend_from_slice(label.as_bytes());
+    }
+    out.push(0);
     Some(out)
 }
 
@@ -253,14 +350,16 @@ mod tests {
     #[test]
     fn answers_txt_split_into_character_strings() {
         let value = "x".repeat(300);
-        let records = vec![("a.example".to_string(), value)];
+        let records = vec![("a.example".to_string(), Data::Txt(value))];
         let reply = answer(&query("A.Example", TYPE_TXT), &records).unwrap();
         assert_eq!(&reply[0..2], &[0x12, 0x34]);
         assert_eq!(reply[3] & 0x0F, 0); // NOERROR
         assert_eq!(u16::from_be_bytes([reply[6], reply[7]]), 1);
         let q = query("A.Example", TYPE_TXT);
         let rr = &reply[q.len()..];
-        assert_eq!(&rr[0..2], &[0xC0, 0x0C]);
+        let owner = encode_name("a.example").unwrap();
+        assert_eq!(&rr[..owner.len()], owner.as_slice());
+        let rr = &rr[owner.len() - 2..];
         let rdlen = usize::from(u16::from_be_bytes([rr[10], rr[11]]));
         assert_eq!(rdlen, 302);
         assert_eq!(rr[12], 255);
@@ -269,7 +368,7 @@ mod tests {
 
     #[test]
     fn nxdomain_and_garbage() {
-        let records = vec![("a.example".to_string(), "v".to_string())];
+        let records = vec![("a.example".to_string(), Data::Txt("v".to_string()))];
         let reply = answer(&query("b.example", TYPE_TXT), &records).unwrap();
         assert_eq!(reply[3] & 0x0F, 3);
         assert!(answer(&[1, 2, 3], &records).is_none());
