@@ -116,6 +116,9 @@ impl Default for CheckOptions {
 /// What the store knows of the domain.
 #[derive(Debug, Clone, Default)]
 pub struct ReportContext {
+    /// Whether the store was read: without it (`tlsrptd check` without --database),
+    /// the report-based findings are not judged.
+    pub known: bool,
     /// When the latest report naming the domain was received.
     pub last_report_at: Option<DateTime<Utc>>,
     /// The newest STS policy text in reports, with the start of the report it was in.
@@ -351,7 +354,7 @@ impl Checker {
                             own_example(own)
                         ),
                     ));
-                } else {
+                } else if context.known {
                     let stale = context
                         .last_report_at
                         .is_none_or(|t| (now - t).num_hours() >= NO_REPORTS_AFTER_HOURS);

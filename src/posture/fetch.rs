@@ -202,7 +202,11 @@ pub(crate) fn certificate_error(error: &(dyn std::error::Error + 'static)) -> Op
         }
         source = e.source();
     }
-    None
+    // The HTTP client boxes the connector's error in a type of its own, which hides the
+    // rustls error from downcasting; its text is rustls's Display of it.
+    let text = error_chain(error);
+    text.split_once("invalid peer certificate: ")
+        .map(|(_, reason)| reason.to_owned())
 }
 
 /// A certificate error in words a mail administrator acts on.

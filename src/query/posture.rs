@@ -30,6 +30,7 @@ pub async fn report_context(store: &Store, domain: &str) -> Result<ReportContext
         .max_by_key(|p| p.last_start)
         .map(|p| (p.last_start, p.policy_string));
     Ok(ReportContext {
+        known: true,
         last_report_at,
         latest_reported_policy,
     })

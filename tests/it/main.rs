@@ -15,6 +15,7 @@ mod http;
 mod http2;
 mod import;
 mod migrations;
+mod posture;
 mod process;
 mod properties;
 mod query_counts;
