@@ -92,7 +92,7 @@ pub struct CheckArgs {
     )]
     pub smtp_recipients: Vec<String>,
     /// Public URL of the HTTPS intake as published in rua= (e.g.
-    /// https://tlsrpt.example.net/v1/reports).
+    /// `https://tlsrpt.example.net/v1/reports`).
     #[arg(long = "public-url", env = "TLSRPT_PUBLIC_URL", value_delimiter = ',')]
     pub public_urls: Vec<String>,
     #[command(flatten)]

@@ -7,7 +7,7 @@
 //! certificate expires. Nothing but EHLO, STARTTLS and QUIT is sent.
 //!
 //! Every step is bounded by [`STEP_TIMEOUT`], the whole probe by [`PROBE_TIMEOUT`], and a
-//! reply by [`MAX_REPLY_BYTES`]: the host is named by the domain's DNS, so anyone's.
+//! reply by `MAX_REPLY_BYTES`: the host is named by the domain's DNS, so anyone's.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;

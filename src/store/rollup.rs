@@ -30,7 +30,7 @@ pub enum Folding {
     /// `FOLD_WHEN_IDLE`), and on request: what the service uses.
     #[default]
     Automatic,
-    /// As `Automatic`, but after [`FOLD_AFTER_REPORTS_BULK`] reports: for bulk writers
+    /// As `Automatic`, but after `FOLD_AFTER_REPORTS_BULK` (32,768) reports: for bulk writers
     /// (`tlsrptd import`, the load generator's `fill`), whose reports land on every
     /// domain and day, so each fold rewrites most rollup pages whatever its size; fewer,
     /// larger folds write them fewer times. SQLite only; PostgreSQL folds as
