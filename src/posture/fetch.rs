@@ -17,9 +17,9 @@ use std::time::Duration;
 /// RFC 8461 §3.3: senders may refuse policy bodies over 64 KiB.
 pub const MAX_POLICY_BYTES: usize = 64 * 1024;
 
-/// The whole fetch (connect, TLS, request, body). RFC 8461 §3.3 recommends that senders
-/// bound the fetch; a minute is what common MTAs allow, and a check should not wait
-/// longer than a sender would.
+/// The whole fetch (connect, TLS, request, body). RFC 8461 §3.3 has senders bound the
+/// fetch; a policy host that needs longer than this fails some of them already, and a
+/// check should not wait longer than a sender would.
 pub const FETCH_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// Connecting to one address.

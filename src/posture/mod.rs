@@ -17,6 +17,7 @@ pub mod check;
 pub mod dns;
 pub mod domain;
 pub mod fetch;
+pub mod judge;
 pub mod policy;
 pub mod probe;
 pub mod records;

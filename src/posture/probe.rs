@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use rustls_pki_types::ServerName;
 use serde::Serialize;
-use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 
 /// Waiting for the greeting or one reply: RFC 5321 §4.5.3.2 lets servers take 5 minutes
@@ -203,5 +203,3 @@ async fn read_reply<S: AsyncRead + Unpin>(
         }
     }
 }
-
-use tokio::io::AsyncReadExt as _;

@@ -507,6 +507,10 @@ async fn every_finding_code_from_live_servers() {
         scenario("policy-invalid", |_, _, p| {
             *p = Some(policy_ok("version: STSv1\nmode: sometimes\n"))
         }),
+        scenario("policy-large", |d, _, p| {
+            let body = POLICY_ENFORCE.replace("{D}", d) + &"# padding\n".repeat(7000);
+            *p = Some(policy_ok(&body))
+        }),
         scenario("policy-html", |d, _, p| {
             *p = Some(PolicyResponse {
                 content_type: "text/html",
@@ -775,6 +779,12 @@ async fn every_finding_code_from_live_servers() {
             .message
             .contains("did not answer within")
     );
+    let large = finding(get("policy-large"), "mta-sts-policy-invalid");
+    assert!(
+        large.message.contains("larger than 65536 bytes"),
+        "{}",
+        large.message
+    );
     let cert = finding(get("policy-cert"), "mta-sts-policy-certificate");
     assert!(
         cert.message.contains("mta-sts.policy-cert.test")
@@ -847,7 +857,7 @@ async fn findings_against_reports_and_the_previous_check() {
 
     let (first, previous) = checker.check("history.test", &recent_reports(), None).await;
     assert_eq!(first.state, State::Ok);
-    let mut previous = previous.unwrap();
+    let mut previous = previous;
     // The check before saw other policy lines under the same id.
     previous.policy_lines = Some(vec!["max_age: 1".into(), "mode: testing".into()]);
     let (second, _) = checker
