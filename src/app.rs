@@ -23,9 +23,11 @@ use crate::intake::smtp::dkim::{DkimMode, DkimVerifier};
 use crate::intake::smtp::server::SmtpContext;
 use crate::intake::smtp::{RecipientMatcher, SessionConfig};
 use crate::pipeline::{Limits, Pipeline};
+use crate::posture::check::{CheckOptions, Checker, CheckerError};
 use crate::query;
 use crate::store::{Store, StoreError};
 use crate::tls::{ReloadableCert, TlsError};
+use crate::watch::posture::{PostureSchedule, PostureWatch};
 
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
@@ -42,6 +44,8 @@ pub enum AppError {
     Recipients(String),
     #[error("DKIM resolver: {0}")]
     Dkim(String),
+    #[error("posture checks: {0}")]
+    Posture(#[from] CheckerError),
     #[error(
         "the JSON API, dashboard and /metrics would listen on {addr}, which is not a loopback \
          address, with no token: anyone who reaches it could read every report. Set \
@@ -69,6 +73,24 @@ pub struct AppConfig {
     pub limits: Limits,
     pub http: HttpArgs,
     pub smtp: SmtpArgs,
+    pub posture: PostureConfig,
+}
+
+/// Posture checks: when they run and how they reach the network.
+#[derive(Debug, Clone)]
+pub struct PostureConfig {
+    pub schedule: PostureSchedule,
+    pub options: CheckOptions,
+}
+
+impl PostureConfig {
+    /// No schedule; checks only when the API asks, with the default network rules.
+    pub fn off() -> PostureConfig {
+        PostureConfig {
+            schedule: PostureSchedule::off(),
+            options: CheckOptions::default(),
+        }
+    }
 }
 
 pub struct App {
@@ -81,6 +103,7 @@ pub struct App {
     read: Option<(TcpListener, SocketAddr, axum::Router)>,
     http: HttpArgs,
     smtp: Option<(TcpListener, SocketAddr, Arc<SmtpContext>)>,
+    posture: PostureWatch,
 }
 
 /// Binds `addr` and returns the listener with its actual address (port 0 resolved).
@@ -117,7 +140,14 @@ impl App {
         if !read_side.ip().is_loopback() && config.http.api_token.is_none() {
             return Err(AppError::ReadSideExposed { addr: read_side });
         }
+        let checker = Checker::new(config.posture.options.clone())?;
         let store = Store::open(&config.database_url).await?;
+        let posture = PostureWatch::new(
+            store.clone(),
+            checker,
+            config.posture.schedule.clone(),
+            Arc::new(crate::watch::SystemClock),
+        );
         let (http_listener, http_addr) = bind_http(config.http.http_listen).await?;
         let read_listener = match config.http.read_listen {
             Some(addr) => Some(bind_http(addr).await?),
@@ -144,9 +174,11 @@ impl App {
         let (router, read) = match read_listener {
             // One listener for everything, as before --read-listen existed.
             None => (
-                with_layers(
-                    intake_routes(&pipeline, &config.http).merge(read_routes(&store, &config.http)),
-                ),
+                with_layers(intake_routes(&pipeline, &config.http).merge(read_routes(
+                    &store,
+                    &posture,
+                    &config.http,
+                ))),
                 None,
             ),
             // The public listener: intake and health checks, 404 for the rest.
@@ -159,7 +191,7 @@ impl App {
                 Some((
                     listener,
                     addr,
-                    with_layers(read_routes(&store, &config.http)),
+                    with_layers(read_routes(&store, &posture, &config.http)),
                 )),
             ),
         };
@@ -177,6 +209,7 @@ impl App {
             read,
             http: config.http,
             smtp,
+            posture,
         })
     }
 
@@ -244,6 +277,7 @@ impl App {
             ))
         });
         let (stop, stopped) = tokio::sync::watch::channel(false);
+        let posture_task = tokio::spawn(self.posture.clone().run(stopped.clone()));
         let intake = server.serve(self.http_listener, self.router, "http", stopped.clone());
         let read = async {
             if let Some((listener, _, router)) = self.read {
@@ -270,6 +304,8 @@ impl App {
         };
         // The accept loops end (dropping their listeners) once `stop` is sent.
         tokio::join!(intake, read, control);
+        // A check in flight is dropped; its lease lapses and the next pass takes it.
+        posture_task.abort();
         // SMTP sessions get 421 now; their in-flight deliveries finish first.
         let _ = smtp_stop.send(true);
         tracing::info!(grace = ?self.http.shutdown_grace, "shutting down: finishing in-flight requests");
@@ -430,14 +466,15 @@ fn intake_routes(pipeline: &Pipeline, http: &HttpArgs) -> axum::Router {
 }
 
 /// The read side: the query API, the dashboard, health and metrics.
-fn read_routes(store: &Store, http: &HttpArgs) -> axum::Router {
+fn read_routes(store: &Store, posture: &PostureWatch, http: &HttpArgs) -> axum::Router {
     axum::Router::new()
         .nest(
             "/api/v1",
-            query::api::router(store.clone(), http.api_token.clone()),
+            query::api::router(store.clone(), posture.clone(), http.api_token.clone()),
         )
         .merge(query::dashboard::router(
             store.clone(),
+            posture.clone(),
             http.api_token.clone(),
             http.dashboard_session_lifetime,
         ))

@@ -43,14 +43,6 @@ pub enum Command {
 /// How posture checks reach the network.
 #[derive(Debug, Clone, Args)]
 pub struct PostureNetArgs {
-    /// Name server for every DNS look-up of ours (DKIM keys and posture checks), as
-    /// HOST:PORT; default: the system resolver.
-    #[arg(
-        long = "dns-server",
-        alias = "dkim-nameserver",
-        env = "TLSRPT_DNS_SERVER"
-    )]
-    pub dns_server: Option<SocketAddr>,
     /// Let posture checks connect to loopback, private, link-local and other
     /// special-purpose addresses (refused by default: the names come from DNS anyone
     /// controls).
@@ -79,6 +71,14 @@ pub struct CheckArgs {
     /// Print one JSON object per domain (an array) instead of text.
     #[arg(long)]
     pub json: bool,
+    /// Name server for every DNS look-up of ours, as HOST:PORT; default: the system
+    /// resolver.
+    #[arg(
+        long = "dns-server",
+        alias = "dkim-nameserver",
+        env = "TLSRPT_DNS_SERVER"
+    )]
+    pub dns_server: Option<SocketAddr>,
     /// Database to read the domains' reports from (for tlsrpt-no-reports and
     /// mta-sts-id-not-bumped); without it those checks are skipped.
     #[arg(long = "database", env = "TLSRPT_CHECK_DATABASE_URL")]
@@ -203,6 +203,40 @@ pub struct ServeArgs {
     pub http: HttpArgs,
     #[command(flatten)]
     pub smtp: SmtpArgs,
+    #[command(flatten)]
+    pub posture: PostureArgs,
+}
+
+/// The posture schedule of `serve` (the name server is `--dns-server`).
+#[derive(Debug, Clone, Args)]
+pub struct PostureArgs {
+    /// Seconds between posture checks of each domain with reports in the last 30 days
+    /// or named by --posture-domain (jittered by up to a tenth); 0 turns the schedule
+    /// off (checks then run only when the API asks for one).
+    #[arg(long, env = "TLSRPT_POSTURE_INTERVAL", value_parser = parse_seconds, default_value = "21600")]
+    pub posture_interval: Duration,
+    /// A domain to watch whether or not it has reports yet. Repeatable.
+    #[arg(
+        long = "posture-domain",
+        env = "TLSRPT_POSTURE_DOMAINS",
+        value_delimiter = ','
+    )]
+    pub posture_domains: Vec<String>,
+    /// Checks running at once.
+    #[arg(long, env = "TLSRPT_POSTURE_CONCURRENCY", default_value_t = 4)]
+    pub posture_concurrency: usize,
+    /// Seconds a domain's result must be old before `?refresh=true` checks it again
+    /// (429 with Retry-After sooner): each check sends DNS queries and opens
+    /// connections to the domain's hosts.
+    #[arg(long, env = "TLSRPT_POSTURE_REFRESH_INTERVAL", value_parser = parse_seconds, default_value = "60")]
+    pub posture_refresh_interval: Duration,
+    /// Public URL of the HTTPS intake as published in rua= (e.g.
+    /// `https://tlsrpt.example.net/v1/reports`): a TLS-RPT record naming it, or an
+    /// --smtp-recipient, points here.
+    #[arg(long = "public-url", env = "TLSRPT_PUBLIC_URL", value_delimiter = ',')]
+    pub public_urls: Vec<String>,
+    #[command(flatten)]
+    pub net: PostureNetArgs,
 }
 
 #[derive(Debug, Clone, Args)]

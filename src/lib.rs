@@ -46,3 +46,4 @@ pub mod result_types;
 pub mod store;
 pub mod telemetry;
 pub mod tls;
+pub mod watch;

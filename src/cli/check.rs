@@ -11,7 +11,11 @@ use crate::posture::check::{CheckOptions, Checker, OwnDestinations, PostureResul
 use crate::posture::{Severity, domain};
 
 /// The checker options of the network flags; an unreadable --extra-ca names the file.
-pub fn check_options(net: &PostureNetArgs, own: OwnDestinations) -> Result<CheckOptions, String> {
+pub fn check_options(
+    net: &PostureNetArgs,
+    dns_server: Option<std::net::SocketAddr>,
+    own: OwnDestinations,
+) -> Result<CheckOptions, String> {
     let mut extra_roots = Vec::new();
     for path in &net.extra_ca {
         let pem = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
@@ -27,7 +31,7 @@ pub fn check_options(net: &PostureNetArgs, own: OwnDestinations) -> Result<Check
         extra_roots.extend(certs);
     }
     Ok(CheckOptions {
-        dns_server: net.dns_server,
+        dns_server,
         allow_private_addresses: net.allow_private_addresses,
         extra_roots,
         mta_sts_port: net.mta_sts_port,
@@ -55,7 +59,7 @@ pub async fn run(args: CheckArgs) -> i32 {
         mailto: args.smtp_recipients.clone(),
         https: args.public_urls.clone(),
     };
-    let options = match check_options(&args.net, own) {
+    let options = match check_options(&args.net, args.dns_server, own) {
         Ok(o) => o,
         Err(e) => {
             eprintln!("tlsrptd check: --extra-ca {e}");
@@ -92,13 +96,15 @@ pub async fn run(args: CheckArgs) -> i32 {
     let mut results = Vec::new();
     for d in &domains {
         let context = match &store {
-            Some(store) => match crate::query::posture::report_context(store, d).await {
-                Ok(c) => c,
-                Err(e) => {
-                    eprintln!("tlsrptd check: reading the reports of {d}: {e}");
-                    return 2;
+            Some(store) => {
+                match crate::watch::posture::report_context(store, d, chrono::Utc::now()).await {
+                    Ok(c) => c,
+                    Err(e) => {
+                        eprintln!("tlsrptd check: reading the reports of {d}: {e}");
+                        return 2;
+                    }
                 }
-            },
+            }
             None => ReportContext::default(),
         };
         let (result, _) = checker.check(d, &context, None).await;

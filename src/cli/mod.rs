@@ -44,13 +44,49 @@ pub async fn migrate(args: DatabaseArgs) -> i32 {
 }
 
 /// `tlsrptd serve`: runs until SIGTERM or Ctrl-C, then shuts down gracefully.
+/// The posture schedule and checker options of serve's flags; a bad --posture-domain or
+/// --extra-ca is named.
+fn posture_config(args: &ServeArgs) -> Result<crate::app::PostureConfig, String> {
+    let p = &args.posture;
+    let own = crate::posture::check::OwnDestinations {
+        mailto: args.smtp.smtp_recipients.clone(),
+        https: p.public_urls.clone(),
+    };
+    let options = check::check_options(&p.net, args.smtp.dkim_nameserver, own)
+        .map_err(|e| format!("--extra-ca {e}"))?;
+    let domains = p
+        .posture_domains
+        .iter()
+        .map(|d| {
+            crate::posture::domain::normalize(d).map_err(|e| format!("--posture-domain {d:?}: {e}"))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(crate::app::PostureConfig {
+        schedule: crate::watch::posture::PostureSchedule {
+            interval: Some(p.posture_interval).filter(|i| !i.is_zero()),
+            domains,
+            concurrency: p.posture_concurrency.max(1),
+            refresh_interval: p.posture_refresh_interval,
+        },
+        options,
+    })
+}
+
 pub async fn serve(args: ServeArgs) -> i32 {
     crate::telemetry::init_metrics();
+    let posture = match posture_config(&args) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("tlsrptd serve: {e}");
+            return 2;
+        }
+    };
     let config = AppConfig {
         database_url: args.database.url.clone(),
         limits: args.limits.limits(),
         http: args.http.clone(),
         smtp: args.smtp.clone(),
+        posture,
     };
     let app = match App::build(config).await {
         Ok(app) => app,

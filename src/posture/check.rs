@@ -139,12 +139,15 @@ pub struct Previous {
 }
 
 /// The result of one check: what `tlsrptd check --json` prints and the API returns.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct PostureResult {
     pub domain: String,
     pub checked_at: DateTime<Utc>,
     pub state: State,
     pub findings: Vec<Finding>,
+    /// The records, policy file, MX hosts and probe results the findings were judged on
+    /// (README, "Posture checks").
+    #[schema(value_type = Object)]
     pub facts: Facts,
 }
 
@@ -235,14 +238,25 @@ impl Checker {
         &self.options
     }
 
-    /// Checks `domain` (already normalized by [`super::domain::normalize`]).
+    /// Checks `domain` (already normalized by [`super::domain::normalize`]) now.
     pub async fn check(
         &self,
         domain: &str,
         context: &ReportContext,
         previous: Option<&Previous>,
     ) -> (PostureResult, Previous) {
-        let now = Utc::now();
+        self.check_at(domain, context, previous, Utc::now()).await
+    }
+
+    /// [`check`](Checker::check) as of `now`: the time the result carries and the
+    /// report-based findings are judged at (the schedule's clock).
+    pub async fn check_at(
+        &self,
+        domain: &str,
+        context: &ReportContext,
+        previous: Option<&Previous>,
+        now: DateTime<Utc>,
+    ) -> (PostureResult, Previous) {
         let mut findings = Vec::new();
         let (tlsrpt_name, sts_name) =
             (format!("_smtp._tls.{domain}"), format!("_mta-sts.{domain}"));

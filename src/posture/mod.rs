@@ -26,7 +26,7 @@ pub mod state;
 use serde::Serialize;
 
 /// How bad a finding is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
     /// Reports are lost or mail would be refused.
@@ -38,9 +38,10 @@ pub enum Severity {
 }
 
 /// One thing found about a domain's setup.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Finding {
     /// Stable kebab-case code, e.g. `tlsrpt-no-rua`.
+    #[schema(value_type = String)]
     pub code: &'static str,
     pub severity: Severity,
     /// What is wrong, naming the record and what was found.

@@ -8,7 +8,7 @@ use serde::Serialize;
 use super::{Finding, Severity};
 
 /// The state of a domain's setup, worst first in [`State::from_findings`]'s reasoning.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum State {
     /// Nothing is published yet: neither a TLS-RPT nor an MTA-STS record.
@@ -38,6 +38,19 @@ impl State {
             State::Warning => "warning",
             State::Ok => "ok",
         }
+    }
+
+    /// The state named by [`as_str`](State::as_str).
+    pub fn parse(name: &str) -> Option<State> {
+        [
+            State::Missing,
+            State::Degraded,
+            State::Broken,
+            State::Warning,
+            State::Ok,
+        ]
+        .into_iter()
+        .find(|s| s.as_str() == name)
     }
 
     /// The state `findings` put a domain in, given the previous check's state.

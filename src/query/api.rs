@@ -17,10 +17,12 @@ use chrono::{DateTime, Days, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, OpenApi, ToSchema};
 
+use crate::posture::check::PostureResult;
 use crate::store::{
-    DayCounts, DomainOverview, DomainSummary, Page, Rejection, ReportFilter, ReportListItem, Store,
-    StoreError, StoredReport, TimeRange,
+    DayCounts, DomainOverview, DomainSummary, Page, PostureChange, Rejection, ReportFilter,
+    ReportListItem, Store, StoreError, StoredReport, TimeRange,
 };
+use crate::watch::posture::{LatestPosture, PostureWatch, RefreshError};
 
 /// Range used when a request names none: the last 30 days, as the dashboard shows.
 const DEFAULT_RANGE_DAYS: u64 = 30;
@@ -28,21 +30,28 @@ const DEFAULT_RANGE_DAYS: u64 = 30;
 /// Page size when `limit` is absent.
 const DEFAULT_PAGE: u32 = 100;
 
+/// Changes of state listed by `.../posture/history` when the request names no limit.
+const DEFAULT_HISTORY: u32 = 100;
+
 #[derive(Clone)]
 struct ApiState {
     store: Store,
+    posture: PostureWatch,
     token: Option<Arc<str>>,
 }
 
-pub fn router(store: Store, token: Option<String>) -> axum::Router {
+pub fn router(store: Store, posture: PostureWatch, token: Option<String>) -> axum::Router {
     let state = ApiState {
         store,
+        posture,
         token: token.filter(|t| !t.is_empty()).map(Arc::from),
     };
     axum::Router::new()
         .route("/domains", get(domains))
         .route("/domains/{domain}/summary", get(domain_summary))
         .route("/domains/{domain}/timeseries", get(timeseries))
+        .route("/domains/{domain}/posture", get(domain_posture))
+        .route("/domains/{domain}/posture/history", get(posture_history))
         .route("/reports", get(reports))
         .route("/reports/{id}", get(report))
         .route("/reports/{id}/raw", get(report_raw))
@@ -413,10 +422,136 @@ async fn rejections(
     ))
 }
 
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PostureParams {
+    /// `true`: check the domain now (429 with Retry-After when its result is younger
+    /// than `--posture-refresh-interval`, 409 while another check of it runs).
+    refresh: Option<bool>,
+}
+
+/// A domain's latest posture check.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PostureResponse {
+    #[serde(flatten)]
+    #[schema(value_type = PostureResult)]
+    result: serde_json::Value,
+    /// When the schedule checks it next; absent when the schedule is off.
+    next_check_at: Option<DateTime<Utc>>,
+}
+
+impl From<LatestPosture> for PostureResponse {
+    fn from(latest: LatestPosture) -> Self {
+        PostureResponse {
+            result: latest.result,
+            next_check_at: latest.next_check_at,
+        }
+    }
+}
+
+/// The domain name of a posture route, normalized as the checks name it.
+fn posture_domain(domain: &str) -> Result<String, ApiError> {
+    crate::posture::domain::normalize(domain).map_err(|e| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid-domain",
+            format!("{domain:?}: {e}"),
+        )
+    })
+}
+
+/// The latest check of a domain's live TLS-RPT, MTA-STS and MX setup: its state, every
+/// finding with its fix, and the facts found; `?refresh=true` checks it now.
+#[utoipa::path(get, path = "/api/v1/domains/{domain}/posture",
+    params(("domain" = String, Path, description = "domain name (Unicode names are converted to their ASCII form)"), PostureParams),
+    responses((status = 200, body = PostureResponse), (status = 400, body = ApiError), (status = 401, body = ApiError),
+        (status = 404, body = ApiError, description = "not checked yet"),
+        (status = 409, body = ApiError, description = "a check of the domain is running"),
+        (status = 429, body = ApiError, description = "checked too recently to check again; see Retry-After")))]
+async fn domain_posture(
+    State(state): State<ApiState>,
+    Path(domain): Path<String>,
+    Query(params): Query<PostureParams>,
+) -> Result<Json<PostureResponse>, Response> {
+    let domain = posture_domain(&domain).map_err(IntoResponse::into_response)?;
+    if params.refresh == Some(true) {
+        return match state.posture.refresh(&domain).await {
+            Ok(latest) => Ok(Json(latest.into())),
+            Err(RefreshError::TooSoon { retry_after, .. }) => {
+                let message = format!(
+                    "{domain} was checked less than --posture-refresh-interval ago; ask again in {retry_after} s"
+                );
+                let mut response =
+                    ApiError::new(StatusCode::TOO_MANY_REQUESTS, "refresh-too-soon", message)
+                        .into_response();
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
+                Err(response)
+            }
+            Err(e @ RefreshError::Running(_)) => {
+                Err(
+                    ApiError::new(StatusCode::CONFLICT, "check-running", e.to_string())
+                        .into_response(),
+                )
+            }
+            Err(RefreshError::Store(e)) => Err(ApiError::from(e).into_response()),
+        };
+    }
+    match state.posture.latest(&domain).await {
+        Ok(Some(latest)) => Ok(Json(latest.into())),
+        Ok(None) => Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not-checked",
+            format!("{domain} has not been checked yet; ask for a check with ?refresh=true"),
+        )
+        .into_response()),
+        Err(e) => Err(ApiError::from(e).into_response()),
+    }
+}
+
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct HistoryParams {
+    /// Changes listed, 1–1000 (default 100).
+    limit: Option<u32>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PostureHistory {
+    domain: String,
+    /// Newest first.
+    changes: Vec<PostureChange>,
+}
+
+/// Every change of a domain's posture state (the first check included), newest first.
+#[utoipa::path(get, path = "/api/v1/domains/{domain}/posture/history",
+    params(("domain" = String, Path, description = "domain name"), HistoryParams),
+    responses((status = 200, body = PostureHistory), (status = 400, body = ApiError), (status = 401, body = ApiError)))]
+async fn posture_history(
+    State(state): State<ApiState>,
+    Path(domain): Path<String>,
+    Query(params): Query<HistoryParams>,
+) -> Result<Json<PostureHistory>, ApiError> {
+    let domain = posture_domain(&domain)?;
+    let limit = params.limit.unwrap_or(DEFAULT_HISTORY);
+    if limit == 0 || limit > crate::store::MAX_PAGE {
+        return Err(ApiError::bad_request(format!(
+            "limit must be between 1 and {}",
+            crate::store::MAX_PAGE
+        )));
+    }
+    let changes = state
+        .store
+        .posture_history(&domain, i64::from(limit))
+        .await?;
+    Ok(Json(PostureHistory { domain, changes }))
+}
+
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "tlsrptd query API", description = "Read access to stored SMTP TLS reports (RFC 8460)."),
-    paths(domains, domain_summary, timeseries, reports, report, report_raw, rejections, openapi),
+    info(title = "tlsrptd query API", description = "Read access to stored SMTP TLS reports (RFC 8460) and to the posture checks of each domain's live setup."),
+    paths(domains, domain_summary, timeseries, domain_posture, posture_history, reports, report, report_raw, rejections, openapi),
     components(schemas(ApiError)),
     modifiers(&BearerAuth),
     security(("bearer" = []))

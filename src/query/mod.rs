@@ -6,4 +6,3 @@
 pub mod api;
 pub mod dashboard;
 pub mod ops;
-pub mod posture;

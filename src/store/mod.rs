@@ -17,6 +17,7 @@
 
 mod insert;
 mod postgres;
+mod posture;
 mod queries;
 mod read;
 mod rollup;
@@ -27,6 +28,7 @@ mod write;
 use tokio::sync::mpsc;
 
 pub use crate::report::normalize_domain;
+pub use posture::{PostureBefore, PostureChange, PostureLatest, PostureSave, TakenCheck};
 pub use read::{
     DayCounts, DomainOverview, DomainSummary, FailureCount, FailureSeen, MAX_PAGE, MAX_SERIES_DAYS,
     Page, PolicySeen, RawSubmission, Rejection, ReportFilter, ReportListItem, SessionCounts,

@@ -398,6 +398,8 @@ async fn sign_in_is_rate_limited_and_cross_site_forms_are_refused() {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_tlsrptd"))
         .args([
             "serve",
+            "--posture-interval",
+            "0",
             "--no-smtp",
             "--http-plain",
             "--http-listen",

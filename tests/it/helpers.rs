@@ -277,6 +277,7 @@ async fn spawn(db: Db, plain: bool, tweak: impl FnOnce(&mut tlsrptd::app::AppCon
         limits: Limits::default(),
         http: http_args(),
         smtp: smtp_args(),
+        posture: tlsrptd::app::PostureConfig::off(),
     };
     config.http.http_plain = plain;
     tweak(&mut config);

@@ -382,6 +382,8 @@ fn serve_refuses_a_budget_below_one_submission() {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_tlsrptd"))
         .args([
             "serve",
+            "--posture-interval",
+            "0",
             "--database",
             &database,
             "--no-smtp",

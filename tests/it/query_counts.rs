@@ -75,7 +75,7 @@ impl LoggedServer {
                 "warn,tlsrptd::app=info,sqlx::query=debug",
             ])
             .args(["serve", "--database", url, "--http-listen", "127.0.0.1:0"])
-            .args(["--http-plain", "--no-smtp"])
+            .args(["--http-plain", "--no-smtp", "--posture-interval", "0"])
             .env_remove("TLSRPT_API_TOKEN")
             .stderr(Stdio::piped())
             .stdout(Stdio::null())
@@ -200,11 +200,12 @@ async fn pages_run_a_fixed_number_of_statements() {
             .map(|(_, n)| *n)
             .unwrap_or_default()
     };
-    // Overview: domain sums, reporters, trends (the "any report at all?" check runs only
-    // when the range is empty).
-    assert_eq!(count("/?"), 3, "{large:?}");
-    // Domain page: the summary's 4 (with the failure days), time series, policies seen.
-    assert_eq!(count("/domains/"), 6, "{large:?}");
+    // Overview: domain sums, reporters, trends, posture states (the "any report at all?"
+    // check runs only when the range is empty).
+    assert_eq!(count("/?"), 4, "{large:?}");
+    // Domain page: the summary's 4 (with the failure days), time series, policies seen,
+    // the latest posture check.
+    assert_eq!(count("/domains/"), 7, "{large:?}");
     // Sums, then reporters.
     assert_eq!(count("/api/v1/domains?"), 2, "{large:?}");
     // Totals, failures (three breakdowns in one statement), organizations, policy types.

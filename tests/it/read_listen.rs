@@ -85,6 +85,8 @@ fn serve_refuses_a_public_read_side_without_a_token() {
         let out = std::process::Command::new(env!("CARGO_BIN_EXE_tlsrptd"))
             .args([
                 "serve",
+                "--posture-interval",
+                "0",
                 "--database",
                 &database,
                 "--no-smtp",
@@ -114,6 +116,7 @@ async fn a_public_intake_with_a_private_or_protected_read_side_starts() {
         limits: tlsrptd::pipeline::Limits::default(),
         http: crate::helpers::http_args(),
         smtp: crate::helpers::smtp_args(),
+        posture: tlsrptd::app::PostureConfig::off(),
     };
     config.http.http_plain = true;
     config.http.http_listen = "0.0.0.0:0".parse().unwrap();

@@ -66,6 +66,8 @@ pub(super) struct DomainPage {
     pub(super) policies: Vec<PolicySeen>,
     pub(super) reports_href: String,
     pub(super) verdict: String,
+    /// The latest posture check; `None` before the first.
+    pub(super) posture: Option<PosturePanel>,
 }
 
 /// One sentence on the state of the domain in the range.
@@ -140,16 +142,19 @@ pub(super) async fn domain_page(
 ) -> Result<Response, PageError> {
     let domain = crate::store::normalize_domain(&domain);
     let range = Range::from_params(&p);
-    // Three independent reads, side by side.
-    let (summary, days, policies) = tokio::join!(
+    // Four independent reads, side by side.
+    let posture_name = crate::posture::domain::normalize(&domain).unwrap_or_default();
+    let (summary, days, policies, posture) = tokio::join!(
         state
             .store
             .domain_summary_and_failure_days(&domain, range.time_range()),
         state.store.timeseries(&domain, range.time_range()),
         policies_seen(&state.store, &domain, &range),
+        state.posture.latest(&posture_name),
     );
     let (summary, failure_days): (DomainSummary, _) = summary?;
     let (days, policies) = (days?, policies?);
+    let posture = posture?.and_then(|latest| posture_panel(&latest.result));
     let failures_seen: BTreeMap<String, (NaiveDate, NaiveDate)> = failure_days
         .into_iter()
         .map(|f| {
@@ -229,6 +234,7 @@ pub(super) async fn domain_page(
         by_mx: count_rows(&summary.by_receiving_mx),
         by_ip: count_rows(&summary.by_sending_ip),
         verdict: verdict(&summary),
+        posture,
         policies,
         domain,
     }))

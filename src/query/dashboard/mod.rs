@@ -32,6 +32,7 @@ mod auth;
 mod chart;
 mod domain;
 mod overview;
+mod posture;
 mod range;
 mod rejections;
 mod reports;
@@ -40,11 +41,13 @@ use auth::*;
 use chart::*;
 use domain::*;
 use overview::*;
+use posture::*;
 use range::*;
 use rejections::*;
 use reports::*;
 
 use crate::query::api::constant_time_eq;
+use crate::watch::posture::PostureWatch;
 
 use crate::store::{
     DayCounts, DomainSummary, ReportFilter, Store, StoreError, StoredReport, TimeRange,
@@ -82,6 +85,8 @@ const RAW_INLINE: usize = 512 * 1024;
 #[derive(Clone)]
 struct DashState {
     store: Store,
+    /// The latest posture check of each domain.
+    posture: PostureWatch,
     token: Option<Arc<str>>,
     /// SHA-256 hex of the token: the sessions opened under it.
     token_hash: Option<Arc<str>>,
@@ -93,12 +98,14 @@ struct DashState {
 /// The dashboard routes; merge into the app router.
 pub fn router(
     store: Store,
+    posture: PostureWatch,
     token: Option<String>,
     session_lifetime: std::time::Duration,
 ) -> axum::Router {
     let token: Option<Arc<str>> = token.filter(|t| !t.is_empty()).map(Arc::from);
     let state = DashState {
         store,
+        posture,
         token_hash: token.as_deref().map(|t| Arc::from(sha256_hex(t))),
         token,
         session_lifetime,

@@ -18,6 +18,8 @@ pub(super) struct DomainRow {
     pub(super) last_report_iso: String,
     pub(super) health: &'static str,
     pub(super) spark: Option<Chart>,
+    /// The latest posture check's state; `None` before the first check.
+    pub(super) posture: Option<Badge>,
 }
 
 pub(super) struct SortLink {
@@ -58,14 +60,17 @@ pub(super) async fn overview(
     headers: HeaderMap,
 ) -> Result<Response, PageError> {
     let range = Range::from_params(&p);
-    // The list and the trends are independent reads: run them side by side.
-    let (domains, trends) = tokio::join!(
+    // The list, the trends and the posture states are independent reads: run them side
+    // by side.
+    let (domains, trends, postures) = tokio::join!(
         state.store.list_domains(range.time_range()),
         state
             .store
-            .domain_trends(range.time_range(), SPARKLINE_POINTS)
+            .domain_trends(range.time_range(), SPARKLINE_POINTS),
+        state.store.posture_states(),
     );
     let domains = domains?;
+    let postures = postures?;
     let sort = nonempty(&p.sort)
         .filter(|s| SORT_KEYS.iter().any(|(k, _)| k == s))
         .unwrap_or("failed");
@@ -81,7 +86,7 @@ pub(super) async fn overview(
             let sessions = d.successful_sessions.saturating_add(d.failed_sessions);
             DomainRow {
                 href: format!("/domains/{}?{}", enc(&d.domain), range.qs),
-                domain: d.domain,
+                domain: d.domain.clone(),
                 sessions,
                 failed: d.failed_sessions,
                 rate: d.failure_rate,
@@ -92,6 +97,9 @@ pub(super) async fn overview(
                 last_report_iso: d.last_report_at.to_rfc3339(),
                 health: health_class(d.failed_sessions, d.failure_rate),
                 spark: None,
+                posture: postures
+                    .get(&crate::posture::domain::normalize(&d.domain).unwrap_or_default())
+                    .map(|state| Badge::of(state)),
             }
         })
         .collect();
