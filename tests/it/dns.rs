@@ -81,12 +81,14 @@ impl Data {
 /// A name's record.
 pub type Record = (String, Data);
 
-type Records = Arc<Vec<Record>>;
+/// The zone served; [`TestDns::set_zone`] swaps it while the server runs.
+type Records = Arc<std::sync::RwLock<Vec<Record>>>;
 
 /// A running test name server; stops when dropped.
 pub struct TestDns {
     /// Where it listens, on UDP and TCP.
     pub addr: SocketAddr,
+    records: Records,
     tasks: Vec<JoinHandle<()>>,
 }
 
@@ -104,12 +106,7 @@ impl TestDns {
 
     /// Starts serving `records` of any supported type.
     pub async fn start_zone(records: Vec<Record>) -> TestDns {
-        let records: Records = Arc::new(
-            records
-                .into_iter()
-                .map(|(name, data)| (normalize(&name), data))
-                .collect(),
-        );
+        let records: Records = Arc::new(std::sync::RwLock::new(normalize_zone(records)));
         // Bind UDP first, then TCP on the same port (retry if the TCP port is taken).
         for _ in 0..20 {
             let udp = UdpSocket::bind("127.0.0.1:0").await.expect("bind udp");
@@ -121,11 +118,24 @@ impl TestDns {
             let tcp_task = tokio::spawn(serve_tcp(tcp, records.clone()));
             return TestDns {
                 addr,
+                records,
                 tasks: vec![udp_task, tcp_task],
             };
         }
         panic!("could not bind UDP and TCP on the same loopback port");
     }
+
+    /// Serves `records` from now on instead of the zone before.
+    pub fn set_zone(&self, records: Vec<Record>) {
+        *self.records.write().unwrap() = normalize_zone(records);
+    }
+}
+
+fn normalize_zone(records: Vec<Record>) -> Vec<Record> {
+    records
+        .into_iter()
+        .map(|(name, data)| (normalize(&name), data))
+        .collect()
 }
 
 impl Drop for TestDns {
@@ -146,7 +156,7 @@ async fn serve_udp(socket: UdpSocket, records: Records) {
         let Ok((len, peer)) = socket.recv_from(&mut buf).await else {
             continue;
         };
-        let Some(mut reply) = answer(&buf[..len], &records) else {
+        let Some(mut reply) = answer(&buf[..len], &records.read().unwrap()) else {
             continue;
         };
         if reply.len() > 512 {
@@ -176,7 +186,7 @@ async fn serve_tcp_conn(mut stream: TcpStream, records: Records) {
         if stream.read_exact(&mut query).await.is_err() {
             return;
         }
-        let Some(reply) = answer(&query, &records) else {
+        let Some(reply) = answer(&query, &records.read().unwrap()) else {
             return;
         };
         let Ok(reply_len) = u16::try_from(reply.len()) else {

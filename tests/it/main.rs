@@ -16,6 +16,7 @@ mod http2;
 mod import;
 mod migrations;
 mod posture;
+mod posture_watch;
 mod process;
 mod properties;
 mod query_counts;

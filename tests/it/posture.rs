@@ -26,18 +26,18 @@ const GOOD_MX_IP: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 10);
 const PLAIN_MX_IP: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 11);
 const WRONG_CERT_MX_IP: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 12);
 const EXPIRING_MX_IP: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 13);
-const SILENT_IP: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 2);
-const POLICY_IP: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 1);
-const OWN_ADDRESS: &str = "tlsrpt@reports.test";
+pub(crate) const SILENT_IP: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 2);
+pub(crate) const POLICY_IP: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 1);
+pub(crate) const OWN_ADDRESS: &str = "tlsrpt@reports.test";
 
 /// A test certificate authority.
-struct Pki {
+pub(crate) struct Pki {
     issuer: rcgen::Issuer<'static, rcgen::KeyPair>,
     ca_pem: String,
 }
 
 impl Pki {
-    fn new() -> Pki {
+    pub(crate) fn new() -> Pki {
         let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
         params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
         params
@@ -100,7 +100,7 @@ fn server_config(resolver: BySni) -> Arc<rustls::ServerConfig> {
 
 /// What the policy server answers for one host.
 #[derive(Clone)]
-struct PolicyResponse {
+pub(crate) struct PolicyResponse {
     status: u16,
     content_type: &'static str,
     body: String,
@@ -233,8 +233,10 @@ async fn bind(ip: Ipv4Addr, port: u16) -> Option<TcpListener> {
 }
 
 /// The test world: zone, policy server, MX servers.
-struct World {
-    _dns: TestDns,
+pub(crate) struct World {
+    pub(crate) dns: TestDns,
+    /// The zone served at the start (change it with `dns.set_zone`).
+    pub(crate) zone: Vec<Record>,
     dns_addr: SocketAddr,
     ca: CertificateDer<'static>,
     https_port: u16,
@@ -246,7 +248,7 @@ struct World {
 const POLICY_ENFORCE: &str = "version: STSv1\nmode: enforce\nmx: mx.{D}\nmax_age: 86400\n";
 
 /// The records of a domain set up right: TLS-RPT to us, MTA-STS enforce, one MX.
-fn good_records(d: &str) -> Vec<Record> {
+pub(crate) fn good_records(d: &str) -> Vec<Record> {
     vec![
         (
             format!("_smtp._tls.{d}"),
@@ -263,13 +265,13 @@ fn good_records(d: &str) -> Vec<Record> {
 }
 
 /// A scenario: a domain, its records, its policy answer.
-struct Scenario {
+pub(crate) struct Scenario {
     domain: String,
     records: Vec<Record>,
     policy: Option<PolicyResponse>,
 }
 
-fn scenario(
+pub(crate) fn scenario(
     name: &str,
     edit: impl FnOnce(&str, &mut Vec<Record>, &mut Option<PolicyResponse>),
 ) -> Scenario {
@@ -284,18 +286,18 @@ fn scenario(
     }
 }
 
-fn without(records: &mut Vec<Record>, name: &str) {
+pub(crate) fn without(records: &mut Vec<Record>, name: &str) {
     records.retain(|(n, _)| n != name);
 }
 
-fn replace(records: &mut Vec<Record>, name: &str, data: Data) {
+pub(crate) fn replace(records: &mut Vec<Record>, name: &str, data: Data) {
     without(records, name);
     records.push((name.to_owned(), data));
 }
 
-async fn start_world(pki: &Pki, scenarios: &[Scenario], expiring_mx: &str) -> World {
+pub(crate) async fn start_world(pki: &Pki, scenarios: &[Scenario], expiring_mx: &str) -> World {
     let zone: Vec<Record> = scenarios.iter().flat_map(|s| s.records.clone()).collect();
-    let dns = TestDns::start_zone(zone).await;
+    let dns = TestDns::start_zone(zone.clone()).await;
 
     // Policy hosts: one certificate per mta-sts name (by SNI).
     let mut certs = HashMap::new();
@@ -380,7 +382,8 @@ async fn start_world(pki: &Pki, scenarios: &[Scenario], expiring_mx: &str) -> Wo
     }
     World {
         dns_addr: dns.addr,
-        _dns: dns,
+        dns,
+        zone,
         ca: pki.ca_der(),
         https_port,
         smtp_port,
@@ -389,7 +392,7 @@ async fn start_world(pki: &Pki, scenarios: &[Scenario], expiring_mx: &str) -> Wo
     }
 }
 
-fn options(world: &World, allow_private: bool) -> CheckOptions {
+pub(crate) fn options(world: &World, allow_private: bool) -> CheckOptions {
     CheckOptions {
         dns_server: Some(world.dns_addr),
         allow_private_addresses: allow_private,
