@@ -230,6 +230,14 @@ impl Browser {
             .unwrap_or_else(|| panic!("{css} has no data-value"))
     }
 
+    /// Attribute `name` of the first element matching `css`.
+    async fn value_of_attr(&self, css: &str, name: &str) -> String {
+        let element = self.find(css).await;
+        self.attr(&element, name)
+            .await
+            .unwrap_or_else(|| panic!("{css} has no {name}"))
+    }
+
     async fn text_of(&self, css: &str) -> String {
         let element = self.find(css).await;
         self.text(&element).await
@@ -837,6 +845,109 @@ async fn browser_token_login_is_required_and_works() {
     browser.wait_for_url("/login").await;
     browser.goto(&app.url("/")).await;
     browser.wait_for_url("/login").await;
+    browser.quit().await;
+    app.stop().await;
+}
+
+/// The posture badge on the overview and the posture panel on the domain page show what
+/// the API's latest check says: the state, and each finding with its code and fix.
+#[tokio::test]
+#[ignore = "needs chromium + chromedriver; run by .ci/run"]
+async fn browser_posture_badge_and_panel_show_the_checks_findings() {
+    use crate::posture::{Pki, options, scenario, start_world, without};
+    let pki = Pki::new();
+    let scenarios = vec![
+        scenario("panel", |d, r, _| without(r, &format!("mta-sts.{d}"))),
+        scenario("clean", |_, _, _| {}),
+    ];
+    let world = start_world(&pki, &scenarios, "mx.unused.test").await;
+    let check_options = options(&world, true);
+    let mut app = spawn_plain_app(Db::Sqlite, move |c| c.posture.options = check_options).await;
+    let day = chrono::Utc::now().timestamp().div_euclid(86_400);
+    for (domain, id) in [
+        ("panel.test", "p-1"),
+        ("clean.test", "c-1"),
+        ("unchecked.test", "u-1"),
+    ] {
+        let report = report_json("sender.test", id, day, &[(domain, "sts", 50, 0, &[])]);
+        let (status, body) = app.post_report(report, "application/tlsrpt+json").await;
+        assert_eq!(status, 201, "{body}");
+    }
+    let mut api = std::collections::HashMap::new();
+    for domain in ["panel.test", "clean.test"] {
+        let (status, check) = app
+            .get_json(&format!("/api/v1/domains/{domain}/posture?refresh=true"))
+            .await;
+        assert_eq!(status, 200, "{check}");
+        api.insert(domain, check);
+    }
+    assert_eq!(api["panel.test"]["state"], "broken");
+    assert_eq!(api["clean.test"]["state"], "ok", "{:#}", api["clean.test"]);
+
+    let browser = Browser::start().await;
+    browser.goto(&app.url("/")).await;
+    for (domain, state) in [
+        ("panel.test", "broken"),
+        ("clean.test", "ok"),
+        ("unchecked.test", ""),
+    ] {
+        let badge = browser
+            .find(&format!(
+                "tr[data-domain=\"{domain}\"] td[data-field=\"posture\"] [data-state]"
+            ))
+            .await;
+        assert_eq!(
+            browser.attr(&badge, "data-state").await.as_deref(),
+            Some(state),
+            "{domain}"
+        );
+    }
+    assert_eq!(
+        browser
+            .text_of("tr[data-domain=\"panel.test\"] td[data-field=\"posture\"]")
+            .await,
+        "Broken"
+    );
+    browser.screenshot("overview-posture").await;
+
+    browser.goto(&app.url("/domains/panel.test")).await;
+    assert_eq!(
+        browser.value_of_attr("#posture-state", "data-state").await,
+        "broken"
+    );
+    let expected = api["panel.test"]["findings"].as_array().unwrap();
+    let shown = browser.find_all("#posture-findings li.finding").await;
+    assert_eq!(shown.len(), expected.len(), "one item per finding");
+    for finding in expected {
+        let code = finding["code"].as_str().unwrap();
+        let text = browser
+            .text_of(&format!("#posture-findings li[data-code=\"{code}\"]"))
+            .await;
+        assert!(
+            text.contains(finding["message"].as_str().unwrap()),
+            "{code}: {text}"
+        );
+        assert!(
+            text.contains(finding["fix"].as_str().unwrap()),
+            "{code}: {text}"
+        );
+    }
+    let first = browser.find("#posture-findings li.finding").await;
+    assert_eq!(
+        browser.attr(&first, "data-severity").await.as_deref(),
+        Some("error"),
+        "errors first"
+    );
+    browser.screenshot("domain-posture").await;
+
+    browser.goto(&app.url("/domains/clean.test")).await;
+    assert_eq!(
+        browser.value_of_attr("#posture-state", "data-state").await,
+        "ok"
+    );
+    browser.find("#posture-clean").await;
+    browser.goto(&app.url("/domains/unchecked.test")).await;
+    browser.find("#posture-none").await;
     browser.quit().await;
     app.stop().await;
 }
