@@ -27,6 +27,9 @@
 //! - [`report`] — the domain types shared by every stage.
 //! - [`store`] — SQLite and PostgreSQL backends, group commit, the read side.
 //! - [`query`] — the read side: JSON API, dashboard, health, metrics.
+//! - [`posture`] — checks of a domain's live TLS-RPT, MTA-STS and MX setup.
+//! - [`watch`] — what tlsrptd finds out by itself on a schedule: the posture checks of
+//!   every watched domain, saved with the history of their state.
 //! - [`telemetry`] — logging, request logs and Prometheus metrics.
 //! - [`alloc`] — the global allocator, set to hand freed memory back at once.
 

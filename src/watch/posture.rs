@@ -32,10 +32,10 @@ const TICK: Duration = Duration::from_secs(60);
 /// one was full, so a restart with thousands due does not hold thousands of leases.
 const TAKE_PER_PASS: i64 = 64;
 
-/// How long a node holds a check it took. A check makes about ten DNS queries (3 s × 2
-/// tries each at most), one policy fetch (10 s) and up to eight MX probes side by side
-/// (30 s): five minutes is well past the worst case, and a node that died mid-check
-/// frees the domain after that.
+/// How long a node holds a check it took. A check makes about ten DNS queries, a few at
+/// a time (3 s × 2 tries each at most), one policy fetch (20 s) and up to eight MX
+/// probes side by side (60 s each): about two minutes at worst, so five minutes is well
+/// past it, and a node that died mid-check frees the domain after that.
 const LEASE: Duration = Duration::from_secs(300);
 
 /// Domain names remembered as already watched, so each look inserts only new ones;
