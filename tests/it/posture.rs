@@ -959,3 +959,34 @@ async fn the_check_command_prints_json_and_exits_by_severity() {
     assert_eq!(usage.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&usage.stderr).contains("not a domain"));
 }
+
+/// A zone with more MX hosts than `MAX_MX_PROBED`: every one is listed in the facts, the
+/// first eight by preference are probed, the rest are not contacted.
+#[tokio::test]
+async fn at_most_eight_mx_hosts_are_probed() {
+    use tlsrptd::posture::check::MAX_MX_PROBED;
+    let pki = Pki::new();
+    let scenarios = vec![scenario("many-mx", |d, r, _| {
+        without(r, d);
+        // Listed least preferred first: the order of the answer must not decide.
+        for i in (0..12u16).rev() {
+            r.push((d.to_owned(), Data::Mx(i, format!("mx{i}.{d}"))));
+            r.push((format!("mx{i}.{d}"), Data::A(GOOD_MX_IP)));
+        }
+    })];
+    let world = start_world(&pki, &scenarios, "mx.unused.test").await;
+    let checker = Checker::new(options(&world, true)).unwrap();
+    let (result, _) = checker.check("many-mx.test", &recent_reports(), None).await;
+    assert_eq!(result.facts.mx.records().len(), 12);
+    let probed: Vec<&str> = result
+        .facts
+        .probes
+        .iter()
+        .map(|p| p.host.as_str())
+        .collect();
+    assert_eq!(probed.len(), MAX_MX_PROBED, "{probed:?}");
+    let expected: Vec<String> = (0..MAX_MX_PROBED)
+        .map(|i| format!("mx{i}.many-mx.test"))
+        .collect();
+    assert_eq!(probed, expected, "the most preferred hosts");
+}
