@@ -28,6 +28,7 @@ use crate::query;
 use crate::store::{Store, StoreError};
 use crate::tls::{ReloadableCert, TlsError};
 use crate::watch::posture::{PostureSchedule, PostureWatch};
+use crate::watch::readiness::ReadinessOptions;
 
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
@@ -74,6 +75,9 @@ pub struct AppConfig {
     pub http: HttpArgs,
     pub smtp: SmtpArgs,
     pub posture: PostureConfig,
+    pub readiness: ReadinessOptions,
+    /// How often every domain is re-judged for the overview; `None`: never.
+    pub readiness_interval: Option<std::time::Duration>,
 }
 
 /// Posture checks: when they run and how they reach the network.
@@ -104,6 +108,8 @@ pub struct App {
     http: HttpArgs,
     smtp: Option<(TcpListener, SocketAddr, Arc<SmtpContext>)>,
     posture: PostureWatch,
+    readiness: ReadinessOptions,
+    readiness_interval: Option<std::time::Duration>,
 }
 
 /// Binds `addr` and returns the listener with its actual address (port 0 resolved).
@@ -177,6 +183,7 @@ impl App {
                 with_layers(intake_routes(&pipeline, &config.http).merge(read_routes(
                     &store,
                     &posture,
+                    config.readiness,
                     &config.http,
                 ))),
                 None,
@@ -191,7 +198,12 @@ impl App {
                 Some((
                     listener,
                     addr,
-                    with_layers(read_routes(&store, &posture, &config.http)),
+                    with_layers(read_routes(
+                        &store,
+                        &posture,
+                        config.readiness,
+                        &config.http,
+                    )),
                 )),
             ),
         };
@@ -210,6 +222,8 @@ impl App {
             http: config.http,
             smtp,
             posture,
+            readiness: config.readiness,
+            readiness_interval: config.readiness_interval,
         })
     }
 
@@ -278,6 +292,13 @@ impl App {
         });
         let (stop, stopped) = tokio::sync::watch::channel(false);
         let posture_task = tokio::spawn(self.posture.clone().run(stopped.clone()));
+        let readiness_task = tokio::spawn(crate::watch::readiness::run(
+            self.store.clone(),
+            self.readiness,
+            self.readiness_interval,
+            Arc::new(crate::watch::SystemClock),
+            stopped.clone(),
+        ));
         let intake = server.serve(self.http_listener, self.router, "http", stopped.clone());
         let read = async {
             if let Some((listener, _, router)) = self.read {
@@ -306,6 +327,7 @@ impl App {
         tokio::join!(intake, read, control);
         // A check in flight is dropped; its lease lapses and the next pass takes it.
         posture_task.abort();
+        readiness_task.abort();
         // SMTP sessions get 421 now; their in-flight deliveries finish first.
         let _ = smtp_stop.send(true);
         tracing::info!(grace = ?self.http.shutdown_grace, "shutting down: finishing in-flight requests");
@@ -466,15 +488,26 @@ fn intake_routes(pipeline: &Pipeline, http: &HttpArgs) -> axum::Router {
 }
 
 /// The read side: the query API, the dashboard, health and metrics.
-fn read_routes(store: &Store, posture: &PostureWatch, http: &HttpArgs) -> axum::Router {
+fn read_routes(
+    store: &Store,
+    posture: &PostureWatch,
+    readiness: ReadinessOptions,
+    http: &HttpArgs,
+) -> axum::Router {
     axum::Router::new()
         .nest(
             "/api/v1",
-            query::api::router(store.clone(), posture.clone(), http.api_token.clone()),
+            query::api::router(
+                store.clone(),
+                posture.clone(),
+                readiness,
+                http.api_token.clone(),
+            ),
         )
         .merge(query::dashboard::router(
             store.clone(),
             posture.clone(),
+            readiness,
             http.api_token.clone(),
             http.dashboard_session_lifetime,
         ))

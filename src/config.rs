@@ -38,6 +38,10 @@ pub enum Command {
     /// Check domains' live TLS-RPT, MTA-STS and MX setup and print every finding with
     /// its fix. Exits 0 when no finding is an error, 1 otherwise, 2 on a usage error.
     Check(CheckArgs),
+    /// Judge whether domains' MTA-STS policies can move from testing to enforce, from
+    /// their stored reports, and what would break. Exits 0 only when every domain is
+    /// ready, 1 otherwise, 2 on a usage error.
+    Readiness(ReadinessCmdArgs),
 }
 
 /// How posture checks reach the network.
@@ -205,6 +209,69 @@ pub struct ServeArgs {
     pub smtp: SmtpArgs,
     #[command(flatten)]
     pub posture: PostureArgs,
+    #[command(flatten)]
+    pub readiness: ReadinessArgs,
+    #[command(flatten)]
+    pub readiness_schedule: ReadinessScheduleArgs,
+}
+
+/// What enforce readiness is judged against.
+#[derive(Debug, Clone, Args)]
+pub struct ReadinessArgs {
+    /// Days with reports needed before a verdict, and the span the failure rate is
+    /// measured over.
+    #[arg(long, env = "TLSRPT_READINESS_DAYS", default_value_t = 14, value_parser = clap::value_parser!(u32).range(1..=366))]
+    pub readiness_days: u32,
+    /// The last this many days are searched for those days with reports (at least
+    /// --readiness-days).
+    #[arg(long, env = "TLSRPT_READINESS_WINDOW", default_value_t = 28, value_parser = clap::value_parser!(u32).range(1..=366))]
+    pub readiness_window: u32,
+    /// Highest share of sessions, in percent, that enforce would have refused for a
+    /// domain to be ready.
+    #[arg(long, env = "TLSRPT_READINESS_MAX_FAILURE_RATE", default_value_t = 0.1, value_parser = parse_percent)]
+    pub readiness_max_failure_rate: f64,
+}
+
+/// How often `serve` re-judges every domain for the overview's Enforce column.
+#[derive(Debug, Clone, Args)]
+pub struct ReadinessScheduleArgs {
+    /// Seconds between two judgings of every domain with reports (the overview's
+    /// column; the domain page, the API and the command judge afresh); 0 turns it off.
+    #[arg(long, env = "TLSRPT_READINESS_INTERVAL", value_parser = parse_seconds, default_value = "600")]
+    pub readiness_interval: Duration,
+}
+
+impl ReadinessArgs {
+    pub fn options(&self) -> crate::watch::readiness::ReadinessOptions {
+        crate::watch::readiness::ReadinessOptions {
+            days: self.readiness_days,
+            window: self.readiness_window.max(self.readiness_days),
+            max_failure_rate: self.readiness_max_failure_rate / 100.0,
+        }
+    }
+}
+
+fn parse_percent(s: &str) -> Result<f64, String> {
+    s.trim_end_matches('%')
+        .trim()
+        .parse::<f64>()
+        .ok()
+        .filter(|v| v.is_finite() && (0.0..=100.0).contains(v))
+        .ok_or_else(|| format!("{s:?} is not a percentage between 0 and 100"))
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ReadinessCmdArgs {
+    /// Policy domains to judge.
+    #[arg(required = true, value_name = "DOMAIN")]
+    pub domains: Vec<String>,
+    /// Print a JSON array instead of text.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+    #[command(flatten)]
+    pub readiness: ReadinessArgs,
 }
 
 /// The posture schedule of `serve` (the name server is `--dns-server`).

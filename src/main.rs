@@ -25,6 +25,7 @@ fn main() {
             Command::Import(import) => cli::import::run(import).await,
             Command::Migrate(db) => cli::migrate(db).await,
             Command::Check(check) => cli::check::run(check).await,
+            Command::Readiness(args) => cli::readiness::run(args).await,
         }
     });
     std::process::exit(code);

@@ -5,6 +5,7 @@
 
 pub mod check;
 pub mod import;
+pub mod readiness;
 
 use crate::app::{App, AppConfig};
 use crate::config::{DatabaseArgs, ServeArgs};
@@ -87,6 +88,9 @@ pub async fn serve(args: ServeArgs) -> i32 {
         http: args.http.clone(),
         smtp: args.smtp.clone(),
         posture,
+        readiness: args.readiness.options(),
+        readiness_interval: Some(args.readiness_schedule.readiness_interval)
+            .filter(|i| !i.is_zero()),
     };
     let app = match App::build(config).await {
         Ok(app) => app,

@@ -23,6 +23,7 @@ use crate::store::{
     ReportListItem, Store, StoreError, StoredReport, TimeRange,
 };
 use crate::watch::posture::{LatestPosture, PostureWatch, RefreshError};
+use crate::watch::readiness::{Readiness, ReadinessOptions};
 
 /// Range used when a request names none: the last 30 days, as the dashboard shows.
 const DEFAULT_RANGE_DAYS: u64 = 30;
@@ -37,13 +38,20 @@ const DEFAULT_HISTORY: u32 = 100;
 struct ApiState {
     store: Store,
     posture: PostureWatch,
+    readiness: ReadinessOptions,
     token: Option<Arc<str>>,
 }
 
-pub fn router(store: Store, posture: PostureWatch, token: Option<String>) -> axum::Router {
+pub fn router(
+    store: Store,
+    posture: PostureWatch,
+    readiness: ReadinessOptions,
+    token: Option<String>,
+) -> axum::Router {
     let state = ApiState {
         store,
         posture,
+        readiness,
         token: token.filter(|t| !t.is_empty()).map(Arc::from),
     };
     axum::Router::new()
@@ -52,6 +60,7 @@ pub fn router(store: Store, posture: PostureWatch, token: Option<String>) -> axu
         .route("/domains/{domain}/timeseries", get(timeseries))
         .route("/domains/{domain}/posture", get(domain_posture))
         .route("/domains/{domain}/posture/history", get(posture_history))
+        .route("/domains/{domain}/readiness", get(domain_readiness))
         .route("/reports", get(reports))
         .route("/reports/{id}", get(report))
         .route("/reports/{id}/raw", get(report_raw))
@@ -548,10 +557,27 @@ async fn posture_history(
     Ok(Json(PostureHistory { domain, changes }))
 }
 
+/// Whether the domain's MTA-STS policy can move from `testing` to `enforce`: the verdict
+/// (`ready`, `not-ready`, `insufficient-data` or `enforced`), every reason that decided
+/// it, and the sessions `enforce` would have refused over the judged days.
+#[utoipa::path(get, path = "/api/v1/domains/{domain}/readiness",
+    params(("domain" = String, Path, description = "policy domain")),
+    responses((status = 200, body = Readiness), (status = 401, body = ApiError)))]
+async fn domain_readiness(
+    State(state): State<ApiState>,
+    Path(domain): Path<String>,
+) -> Result<Json<Readiness>, ApiError> {
+    let domain = crate::store::normalize_domain(&domain);
+    let readiness =
+        crate::watch::readiness::evaluate(&state.store, &domain, state.readiness, Utc::now())
+            .await?;
+    Ok(Json(readiness))
+}
+
 #[derive(OpenApi)]
 #[openapi(
     info(title = "tlsrptd query API", description = "Read access to stored SMTP TLS reports (RFC 8460) and to the posture checks of each domain's live setup."),
-    paths(domains, domain_summary, timeseries, domain_posture, posture_history, reports, report, report_raw, rejections, openapi),
+    paths(domains, domain_summary, timeseries, domain_posture, posture_history, domain_readiness, reports, report, report_raw, rejections, openapi),
     components(schemas(ApiError)),
     modifiers(&BearerAuth),
     security(("bearer" = []))

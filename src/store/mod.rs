@@ -15,11 +15,23 @@
 //!   batch writer (rusqlite on its own thread for SQLite, multi-row statements for
 //!   PostgreSQL).
 
+/// Runs `$body` with `$pool` bound to the store's pool, whichever the backend: for the
+/// small reads and writes whose SQL is the same on both (sessions, posture, readiness).
+macro_rules! on_pool {
+    ($store:expr, |$pool:ident| $body:expr) => {
+        match &$store.backend {
+            Backend::Sqlite($pool) => $body,
+            Backend::Postgres($pool) => $body,
+        }
+    };
+}
+
 mod insert;
 mod postgres;
 mod posture;
 mod queries;
 mod read;
+mod readiness;
 mod rollup;
 mod sessions;
 mod sqlite;
@@ -34,6 +46,7 @@ pub use read::{
     Page, PolicySeen, RawSubmission, Rejection, ReportFilter, ReportListItem, SessionCounts,
     StoredReport, TimeRange, failure_rate,
 };
+pub use readiness::{DayFailures, DaySessions};
 pub use rollup::Folding;
 use write::WriteJob;
 pub use write::{

@@ -94,16 +94,6 @@ pub struct PostureChange {
     pub finding_codes: Vec<String>,
 }
 
-/// Runs `$body` with `$pool` bound to the store's pool, whichever the backend.
-macro_rules! on_pool {
-    ($store:expr, |$pool:ident| $body:expr) => {
-        match &$store.backend {
-            Backend::Sqlite($pool) => $body,
-            Backend::Postgres($pool) => $body,
-        }
-    };
-}
-
 fn at(seconds: i64) -> chrono::DateTime<chrono::Utc> {
     chrono::DateTime::from_timestamp(seconds, 0).unwrap_or_default()
 }

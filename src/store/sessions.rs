@@ -15,16 +15,6 @@ const END: &str = "DELETE FROM dashboard_sessions WHERE id_hash = $1";
 /// Expired sessions, and those of another token.
 const SWEEP: &str = "DELETE FROM dashboard_sessions WHERE expires_at <= $1 OR token_hash <> $2";
 
-/// Runs `$query` (a `sqlx::query…` builder over `$pool`) on the store's backend.
-macro_rules! on_pool {
-    ($store:expr, |$pool:ident| $body:expr) => {
-        match &$store.backend {
-            Backend::Sqlite($pool) => $body,
-            Backend::Postgres($pool) => $body,
-        }
-    };
-}
-
 impl Store {
     /// Opens a session until `expires_at` (Unix seconds) and sweeps out expired ones and
     /// those of another token.

@@ -8,6 +8,7 @@
 //!   [`crate::posture`] every `--posture-interval`, with the history of its state.
 
 pub mod posture;
+pub mod readiness;
 
 use chrono::{DateTime, Utc};
 

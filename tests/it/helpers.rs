@@ -278,6 +278,8 @@ async fn spawn(db: Db, plain: bool, tweak: impl FnOnce(&mut tlsrptd::app::AppCon
         http: http_args(),
         smtp: smtp_args(),
         posture: tlsrptd::app::PostureConfig::off(),
+        readiness: Default::default(),
+        readiness_interval: None,
     };
     config.http.http_plain = plain;
     tweak(&mut config);

@@ -76,6 +76,7 @@ impl LoggedServer {
             ])
             .args(["serve", "--database", url, "--http-listen", "127.0.0.1:0"])
             .args(["--http-plain", "--no-smtp", "--posture-interval", "0"])
+            .args(["--readiness-interval", "0"])
             .env_remove("TLSRPT_API_TOKEN")
             .stderr(Stdio::piped())
             .stdout(Stdio::null())
@@ -200,12 +201,13 @@ async fn pages_run_a_fixed_number_of_statements() {
             .map(|(_, n)| *n)
             .unwrap_or_default()
     };
-    // Overview: domain sums, reporters, trends, posture states (the "any report at all?"
-    // check runs only when the range is empty).
-    assert_eq!(count("/?"), 4, "{large:?}");
+    // Overview: domain sums, reporters, trends, posture states, readiness verdicts (the
+    // "any report at all?" check runs only when the range is empty).
+    assert_eq!(count("/?"), 5, "{large:?}");
     // Domain page: the summary's 4 (with the failure days), time series, policies seen,
-    // the latest posture check.
-    assert_eq!(count("/domains/"), 7, "{large:?}");
+    // the latest posture check; readiness: sessions by day (with their policy texts),
+    // failures by day, the posture check it weighs.
+    assert_eq!(count("/domains/"), 10, "{large:?}");
     // Sums, then reporters.
     assert_eq!(count("/api/v1/domains?"), 2, "{large:?}");
     // Totals, failures (three breakdowns in one statement), organizations, policy types.

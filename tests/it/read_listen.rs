@@ -117,6 +117,8 @@ async fn a_public_intake_with_a_private_or_protected_read_side_starts() {
         http: crate::helpers::http_args(),
         smtp: crate::helpers::smtp_args(),
         posture: tlsrptd::app::PostureConfig::off(),
+        readiness: Default::default(),
+        readiness_interval: None,
     };
     config.http.http_plain = true;
     config.http.http_listen = "0.0.0.0:0".parse().unwrap();

@@ -68,6 +68,8 @@ pub(super) struct DomainPage {
     pub(super) verdict: String,
     /// The latest posture check; `None` before the first.
     pub(super) posture: Option<PosturePanel>,
+    /// Whether the policy can move to enforce, judged now.
+    pub(super) readiness: ReadinessPanel,
 }
 
 /// One sentence on the state of the domain in the range.
@@ -142,19 +144,21 @@ pub(super) async fn domain_page(
 ) -> Result<Response, PageError> {
     let domain = crate::store::normalize_domain(&domain);
     let range = Range::from_params(&p);
-    // Four independent reads, side by side.
+    // Five independent reads, side by side.
     let posture_name = crate::posture::domain::normalize(&domain).unwrap_or_default();
-    let (summary, days, policies, posture) = tokio::join!(
+    let (summary, days, policies, posture, readiness) = tokio::join!(
         state
             .store
             .domain_summary_and_failure_days(&domain, range.time_range()),
         state.store.timeseries(&domain, range.time_range()),
         policies_seen(&state.store, &domain, &range),
         state.posture.latest(&posture_name),
+        crate::watch::readiness::evaluate(&state.store, &domain, state.readiness, Utc::now()),
     );
     let (summary, failure_days): (DomainSummary, _) = summary?;
     let (days, policies) = (days?, policies?);
     let posture = posture?.and_then(|latest| posture_panel(&latest.result));
+    let readiness = readiness_panel(&readiness?);
     let failures_seen: BTreeMap<String, (NaiveDate, NaiveDate)> = failure_days
         .into_iter()
         .map(|f| {
@@ -235,6 +239,7 @@ pub(super) async fn domain_page(
         by_ip: count_rows(&summary.by_sending_ip),
         verdict: verdict(&summary),
         posture,
+        readiness,
         policies,
         domain,
     }))

@@ -34,6 +34,7 @@ mod domain;
 mod overview;
 mod posture;
 mod range;
+mod readiness;
 mod rejections;
 mod reports;
 
@@ -43,11 +44,13 @@ use domain::*;
 use overview::*;
 use posture::*;
 use range::*;
+use readiness::*;
 use rejections::*;
 use reports::*;
 
 use crate::query::api::constant_time_eq;
 use crate::watch::posture::PostureWatch;
+use crate::watch::readiness::ReadinessOptions;
 
 use crate::store::{
     DayCounts, DomainSummary, ReportFilter, Store, StoreError, StoredReport, TimeRange,
@@ -87,6 +90,8 @@ struct DashState {
     store: Store,
     /// The latest posture check of each domain.
     posture: PostureWatch,
+    /// What the readiness panel judges against.
+    readiness: ReadinessOptions,
     token: Option<Arc<str>>,
     /// SHA-256 hex of the token: the sessions opened under it.
     token_hash: Option<Arc<str>>,
@@ -99,6 +104,7 @@ struct DashState {
 pub fn router(
     store: Store,
     posture: PostureWatch,
+    readiness: ReadinessOptions,
     token: Option<String>,
     session_lifetime: std::time::Duration,
 ) -> axum::Router {
@@ -106,6 +112,7 @@ pub fn router(
     let state = DashState {
         store,
         posture,
+        readiness,
         token_hash: token.as_deref().map(|t| Arc::from(sha256_hex(t))),
         token,
         session_lifetime,

@@ -20,6 +20,8 @@ pub(super) struct DomainRow {
     pub(super) spark: Option<Chart>,
     /// The latest posture check's state; `None` before the first check.
     pub(super) posture: Option<Badge>,
+    /// The latest readiness verdict the schedule judged; `None` before it has.
+    pub(super) readiness: Option<VerdictBadge>,
 }
 
 pub(super) struct SortLink {
@@ -62,15 +64,17 @@ pub(super) async fn overview(
     let range = Range::from_params(&p);
     // The list, the trends and the posture states are independent reads: run them side
     // by side.
-    let (domains, trends, postures) = tokio::join!(
+    let (domains, trends, postures, verdicts) = tokio::join!(
         state.store.list_domains(range.time_range()),
         state
             .store
             .domain_trends(range.time_range(), SPARKLINE_POINTS),
         state.store.posture_states(),
+        state.store.readiness_verdicts(),
     );
     let domains = domains?;
     let postures = postures?;
+    let verdicts = verdicts?;
     let sort = nonempty(&p.sort)
         .filter(|s| SORT_KEYS.iter().any(|(k, _)| k == s))
         .unwrap_or("failed");
@@ -100,6 +104,7 @@ pub(super) async fn overview(
                 posture: postures
                     .get(&crate::posture::domain::normalize(&d.domain).unwrap_or_default())
                     .map(|state| Badge::of(state)),
+                readiness: verdicts.get(&d.domain).map(|v| VerdictBadge::of(v)),
             }
         })
         .collect();
