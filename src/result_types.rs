@@ -192,11 +192,32 @@ mod tests {
 
     #[test]
     fn enforce_blocks_certificate_and_starttls_failures_only() {
-        assert!(ResultType::CertificateExpired.blocked_by_enforce());
-        assert!(ResultType::StarttlsNotSupported.blocked_by_enforce());
-        assert!(ResultType::StsWebpkiInvalid.blocked_by_enforce());
-        assert!(!ResultType::StsPolicyFetchError.blocked_by_enforce());
-        assert!(!ResultType::StsPolicyInvalid.blocked_by_enforce());
-        assert!(!ResultType::Other.blocked_by_enforce());
+        // Every RFC 8460 §4.3 type, and whether a sender holding an enforce policy would
+        // refuse (or defer) the delivery it reported as failed.
+        let table = [
+            ("starttls-not-supported", true),
+            ("certificate-host-mismatch", true),
+            ("certificate-expired", true),
+            ("certificate-not-trusted", true),
+            ("validation-failure", true),
+            ("sts-webpki-invalid", true),
+            // No valid policy fetched: the sender delivers as without MTA-STS.
+            ("sts-policy-fetch-error", false),
+            ("sts-policy-invalid", false),
+            // DANE's verdicts, not the MTA-STS mode's.
+            ("tlsa-invalid", false),
+            ("dnssec-invalid", false),
+            ("dane-required", false),
+            // A sender's own label: not counted against readiness.
+            ("x-vendor-specific", false),
+        ];
+        for (name, blocked) in table {
+            assert_eq!(ResultType::of(name).blocked_by_enforce(), blocked, "{name}");
+        }
+        let listed: Vec<&str> = table.iter().map(|(n, _)| *n).collect();
+        for known in ResultType::KNOWN {
+            let name = known.as_str().unwrap();
+            assert!(listed.contains(&name), "{name} is in the table");
+        }
     }
 }

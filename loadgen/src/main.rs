@@ -79,6 +79,11 @@ enum Cmd {
         domains: u64,
         #[arg(long, default_value_t = 3)]
         seed: u64,
+        /// Last of the 90 days the reports cover (default 2025-01-01, the first day
+        /// 2024-10-04); `today` ends them yesterday, for readiness, which judges the
+        /// days before today.
+        #[arg(long)]
+        last_day: Option<String>,
     },
     /// Deliver reports over SMTP, one per message.
     Smtp {
@@ -156,10 +161,18 @@ const RESULT_TYPES: &[&str] = &[
 ];
 
 /// One report as single-line JSON, the way Google and Microsoft send it.
+/// First of the 90 days generated reports cover unless `fill --last-day` moves them:
+/// 2024-10-04 (days since 1970).
+const FIRST_DAY: i64 = 20_000;
+
 fn report(rng: &mut Rng, n: u64, domains: u64) -> String {
+    report_from(rng, n, domains, FIRST_DAY)
+}
+
+fn report_from(rng: &mut Rng, n: u64, domains: u64, first_day: i64) -> String {
     let org = ORGS[rng.below(ORGS.len() as u64) as usize];
     let domain = format!("d{}.example", rng.below(domains));
-    let day = 20_000 + rng.below(90) as i64;
+    let day = first_day + rng.below(90) as i64;
     let start = chrono::DateTime::from_timestamp(day * 86_400, 0).unwrap_or_default();
     let end = chrono::DateTime::from_timestamp(day * 86_400 + 86_399, 0).unwrap_or_default();
     let mut policies = Vec::new();
@@ -547,7 +560,27 @@ async fn idle(addr: String, connections: usize) -> Result<(), Fail> {
 /// Commits generated reports through the same batched write path as `tlsrptd import`:
 /// a thread prepares chunks of submissions and queues them with the pipeline, this task
 /// waits for each chunk's commit.
-async fn fill(database: String, count: u64, domains: u64, seed: u64) -> Result<(), Fail> {
+async fn fill(
+    database: String,
+    count: u64,
+    domains: u64,
+    seed: u64,
+    last_day: Option<String>,
+) -> Result<(), Fail> {
+    let first_day = match last_day.as_deref() {
+        None => FIRST_DAY,
+        Some(day) => {
+            let last = if day == "today" {
+                chrono::Utc::now().date_naive() - chrono::Days::new(1)
+            } else {
+                chrono::NaiveDate::parse_from_str(day, "%Y-%m-%d")
+                    .map_err(|e| format!("--last-day {day:?}: {e}"))?
+            };
+            last.and_hms_opt(0, 0, 0)
+                .map_or(FIRST_DAY, |t| t.and_utc().timestamp().div_euclid(86_400))
+                - 89
+        }
+    };
     use tlsrptd::pipeline::{Envelope, ImportEnvelope, Pipeline, Submission};
     /// Submissions per queued chunk, and chunks in flight: as the importer does.
     const CHUNK: u64 = 128;
@@ -566,8 +599,10 @@ async fn fill(database: String, count: u64, domains: u64, seed: u64) -> Result<(
             while n < count {
                 let chunk: Vec<_> = (n..count.min(n + CHUNK))
                     .map(|i| {
-                        let raw =
-                            gzip(report(&mut rng, i + seed * 1_000_000_000, domains).as_bytes());
+                        let raw = gzip(
+                            report_from(&mut rng, i + seed * 1_000_000_000, domains, first_day)
+                                .as_bytes(),
+                        );
                         let submission = Submission {
                             envelope: Envelope::Import(ImportEnvelope {
                                 path: format!("loadgen-fill-{i}"),
@@ -677,7 +712,8 @@ fn main() -> std::process::ExitCode {
             count,
             domains,
             seed,
-        } => run(fill(database, count, domains, seed)),
+            last_day,
+        } => run(fill(database, count, domains, seed, last_day)),
         Cmd::Query {
             url,
             ca,

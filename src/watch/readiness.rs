@@ -457,7 +457,7 @@ pub fn judge(
         not_ready = true;
         let worst = impact
             .first()
-            .map(|r| format!(" The largest: {}.", r.summary))
+            .map(|r| format!(" The largest: {}.", r.summary.trim_end_matches('.')))
             .unwrap_or_default();
         reasons.push(Reason::fail(
             "would-fail-rate",

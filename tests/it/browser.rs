@@ -951,3 +951,132 @@ async fn browser_posture_badge_and_panel_show_the_checks_findings() {
     browser.quit().await;
     app.stop().await;
 }
+
+/// The readiness panel and the overview's Enforce column show the API's verdicts: a
+/// clean domain ready, one with certificate failures not ready with its impact rows, and
+/// the chart of would-fail sessions over the judged days.
+#[tokio::test]
+#[ignore = "needs chromium + chromedriver; run by .ci/run"]
+async fn browser_readiness_panel_and_column_show_the_verdicts() {
+    let mut app = spawn_plain_app(Db::Sqlite, |_| {}).await;
+    let t = chrono::Utc::now().timestamp().div_euclid(86_400);
+    for day in t - 15..t {
+        for (domain, failures) in [("ready.test", 0), ("blocked.test", 25)] {
+            for org in ["one.test", "two.test"] {
+                let details: Vec<crate::helpers::Detail> = if failures > 0 && org == "two.test" {
+                    vec![(
+                        "certificate-expired",
+                        "192.0.2.7",
+                        "mx9.blocked.test",
+                        failures,
+                    )]
+                } else {
+                    vec![]
+                };
+                let body = report_json(
+                    org,
+                    &format!("{domain}-{org}-{day}"),
+                    day,
+                    &[(
+                        domain,
+                        "sts",
+                        500,
+                        if org == "two.test" { failures } else { 0 },
+                        &details,
+                    )],
+                );
+                let (status, json) = app.post_report(body, "application/tlsrpt+json").await;
+                assert_eq!(status, 201, "{json}");
+            }
+        }
+    }
+    // The overview's column shows what the schedule judged last: judge now.
+    let store = tlsrptd::store::Store::open(&app.database_url)
+        .await
+        .unwrap();
+    let judged =
+        tlsrptd::watch::readiness::judge_all(&store, Default::default(), chrono::Utc::now())
+            .await
+            .unwrap();
+    assert_eq!(judged, 2);
+
+    let browser = Browser::start().await;
+    browser.goto(&app.url("/")).await;
+    for (domain, verdict) in [("ready.test", "ready"), ("blocked.test", "not-ready")] {
+        let badge = browser
+            .find(&format!(
+                "tr[data-domain=\"{domain}\"] td[data-field=\"readiness\"] [data-verdict]"
+            ))
+            .await;
+        assert_eq!(
+            browser.attr(&badge, "data-verdict").await.as_deref(),
+            Some(verdict),
+            "{domain}"
+        );
+    }
+    browser.screenshot("overview-readiness").await;
+
+    for domain in ["ready.test", "blocked.test"] {
+        let (_, api) = app
+            .get_json(&format!("/api/v1/domains/{domain}/readiness"))
+            .await;
+        browser.goto(&app.url(&format!("/domains/{domain}"))).await;
+        assert_eq!(
+            browser
+                .value_of_attr("#readiness-verdict", "data-verdict")
+                .await,
+            api["verdict"].as_str().unwrap()
+        );
+        let reasons = api["reasons"].as_array().unwrap();
+        assert_eq!(
+            browser.find_all("#readiness-reasons li.reason").await.len(),
+            reasons.len()
+        );
+        for r in reasons {
+            let code = r["code"].as_str().unwrap();
+            let shown = browser
+                .find(&format!("#readiness-reasons li[data-code=\"{code}\"]"))
+                .await;
+            assert_eq!(
+                browser.attr(&shown, "data-passed").await.as_deref(),
+                Some(if r["passed"] == true { "true" } else { "false" }),
+                "{domain} {code}"
+            );
+            assert!(
+                browser
+                    .text(&shown)
+                    .await
+                    .contains(r["message"].as_str().unwrap())
+            );
+        }
+        let impact = api["impact"].as_array().unwrap();
+        if impact.is_empty() {
+            assert!(browser.find_all("#readiness-impact").await.is_empty());
+        } else {
+            let row = browser.find("#readiness-impact tbody tr").await;
+            assert_eq!(
+                browser.attr(&row, "data-mx").await,
+                impact[0]["receiving_mx"].as_str().map(str::to_owned)
+            );
+            assert_eq!(
+                browser.attr(&row, "data-organization").await,
+                impact[0]["organization"].as_str().map(str::to_owned)
+            );
+            assert_eq!(
+                browser.attr(&row, "data-sessions").await,
+                Some(impact[0]["sessions"].to_string())
+            );
+            assert_eq!(
+                browser
+                    .value_of_attr("#chart-would-fail", "data-bars")
+                    .await,
+                "14"
+            );
+        }
+        browser
+            .screenshot(&format!("domain-readiness-{domain}"))
+            .await;
+    }
+    browser.quit().await;
+    app.stop().await;
+}

@@ -21,5 +21,6 @@ mod process;
 mod properties;
 mod query_counts;
 mod read_listen;
+mod readiness;
 mod smtp;
 mod store_contract;
