@@ -732,6 +732,7 @@ pub async fn judge_all(
 ) -> Result<usize, StoreError> {
     let range =
         crate::store::TimeRange::new(now - chrono::Duration::days(i64::from(options.window)), now);
+    let started = std::time::Instant::now();
     let domains = store.list_domains(range).await?;
     for d in &domains {
         let readiness = evaluate(store, &d.domain, options, now).await?;
@@ -739,5 +740,10 @@ pub async fn judge_all(
             .save_readiness(&d.domain, readiness.verdict.as_str(), now.timestamp())
             .await?;
     }
+    tracing::debug!(
+        domains = domains.len(),
+        ms = started.elapsed().as_secs_f64() * 1000.0,
+        "readiness judged"
+    );
     Ok(domains.len())
 }
