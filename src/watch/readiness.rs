@@ -26,8 +26,8 @@ use super::Clock;
 use crate::result_types::ResultType;
 use crate::store::{DayFailures, DaySessions, Store, StoreError};
 
-/// Days of mode history read before the judged window, to find when a policy moved to
-/// `enforce` and the failure rate before it.
+/// Days of mode history read, for a policy in `enforce`, to find when it moved there and
+/// the failure rate before it.
 const HISTORY_DAYS: i64 = 90;
 
 /// Longest silence at the end (days from the last day with reports to today) that still
@@ -203,6 +203,29 @@ fn mode_of(lines: &[String]) -> Option<String> {
         .map(|(_, value)| value.trim().to_ascii_lowercase())
 }
 
+/// The modes of the STS policies applied each day, weighted by their sessions.
+fn modes_by_day(sessions: &[DaySessions]) -> BTreeMap<i64, BTreeMap<String, i64>> {
+    let mut modes: BTreeMap<i64, BTreeMap<String, i64>> = BTreeMap::new();
+    for s in sessions {
+        if s.policy_type == "sts"
+            && let Some(mode) = s.policy_lines.as_deref().and_then(mode_of)
+        {
+            *modes.entry(s.day).or_default().entry(mode).or_default() +=
+                s.successful + s.failed + 1;
+        }
+    }
+    modes
+}
+
+/// The newest mode: that of the most sessions on the last day with an STS policy.
+fn newest_mode(modes: &BTreeMap<i64, BTreeMap<String, i64>>) -> Option<String> {
+    modes.values().next_back().and_then(|m| {
+        m.iter()
+            .max_by_key(|(_, sessions)| **sessions)
+            .map(|(mode, _)| mode.clone())
+    })
+}
+
 fn date(day: i64) -> NaiveDate {
     DateTime::from_timestamp(day * 86_400, 0)
         .unwrap_or_default()
@@ -235,7 +258,6 @@ pub fn judge(
 
     // Per day: sessions, and the modes of the STS policies applied.
     let mut per_day: BTreeMap<i64, (i64, i64)> = BTreeMap::new();
-    let mut modes: BTreeMap<i64, BTreeMap<String, i64>> = BTreeMap::new();
     let mut organizations: BTreeSet<&str> = BTreeSet::new();
     for s in &input.sessions {
         let entry = per_day.entry(s.day).or_default();
@@ -244,19 +266,9 @@ pub fn judge(
         if s.day >= today - window && s.day < today {
             organizations.insert(&s.organization);
         }
-        if s.policy_type == "sts"
-            && let Some(mode) = s.policy_lines.as_deref().and_then(mode_of)
-        {
-            *modes.entry(s.day).or_default().entry(mode).or_default() +=
-                s.successful + s.failed + 1;
-        }
     }
-    // The newest mode: that of the most sessions on the last day with an STS policy.
-    let mode = modes.values().next_back().and_then(|m| {
-        m.iter()
-            .max_by_key(|(_, sessions)| **sessions)
-            .map(|(mode, _)| mode.clone())
-    });
+    let modes = modes_by_day(&input.sessions);
+    let mode = newest_mode(&modes);
 
     let window_days: Vec<i64> = per_day
         .range(today - window..today)
@@ -441,59 +453,62 @@ pub fn judge(
         }
     }
 
-    // Failures enforce would turn into refused mail.
-    if would_fail_rate <= options.max_failure_rate {
-        reasons.push(Reason::pass(
-            "would-fail-rate",
-            format!(
-                "{would_fail} of {sessions} sessions ({}) in {} to {} failed in a way enforce would refuse; the limit is {}",
-                percent(would_fail_rate),
-                date(from),
-                date(to),
-                percent(options.max_failure_rate)
-            ),
-        ));
-    } else {
-        not_ready = true;
-        let worst = impact
-            .first()
-            .map(|r| format!(" The largest: {}.", r.summary.trim_end_matches('.')))
-            .unwrap_or_default();
-        reasons.push(Reason::fail(
-            "would-fail-rate",
-            format!(
-                "{would_fail} of {sessions} sessions ({}) in {} to {} failed in a way enforce would refuse, over the limit of {}.{worst}",
-                percent(would_fail_rate),
-                date(from),
-                date(to),
-                percent(options.max_failure_rate)
-            ),
-            impact
-                .first()
-                .map(|r| ResultType::of(&r.result_type).fix().to_owned())
-                .unwrap_or_else(|| "fix the failures listed in the impact preview".to_owned()),
-        ));
-    }
-    if let Some(last) = last_day {
-        let on_last = would_fail_by_day.get(&last).copied().unwrap_or(0);
-        if on_last == 0 {
+    // Failures enforce would turn into refused mail (moot once it is enforced: the
+    // switch and the failure rate around it say how that went).
+    if mode.as_deref() != Some("enforce") {
+        if would_fail_rate <= options.max_failure_rate {
             reasons.push(Reason::pass(
-                "last-day-clean",
+                "would-fail-rate",
                 format!(
-                    "no session failed in a way enforce would refuse on {}",
-                    date(last)
+                    "{would_fail} of {sessions} sessions ({}) in {} to {} failed in a way enforce would refuse; the limit is {}",
+                    percent(would_fail_rate),
+                    date(from),
+                    date(to),
+                    percent(options.max_failure_rate)
                 ),
             ));
         } else {
             not_ready = true;
+            let worst = impact
+                .first()
+                .map(|r| format!(" The largest: {}.", r.summary.trim_end_matches('.')))
+                .unwrap_or_default();
             reasons.push(Reason::fail(
-                "failures-on-last-day",
+                "would-fail-rate",
                 format!(
-                    "{on_last} sessions on {}, the latest day reported, failed in a way enforce would refuse: the cause is not fixed yet",
-                    date(last)
+                    "{would_fail} of {sessions} sessions ({}) in {} to {} failed in a way enforce would refuse, over the limit of {}.{worst}",
+                    percent(would_fail_rate),
+                    date(from),
+                    date(to),
+                    percent(options.max_failure_rate)
                 ),
-                "fix the failures of that day in the impact preview, then wait for a clean day".to_owned(),
+                impact
+                    .first()
+                    .map(|r| ResultType::of(&r.result_type).fix().to_owned())
+                    .unwrap_or_else(|| "fix the failures listed in the impact preview".to_owned()),
             ));
+        }
+        if let Some(last) = last_day {
+            let on_last = would_fail_by_day.get(&last).copied().unwrap_or(0);
+            if on_last == 0 {
+                reasons.push(Reason::pass(
+                    "last-day-clean",
+                    format!(
+                        "no session failed in a way enforce would refuse on {}",
+                        date(last)
+                    ),
+                ));
+            } else {
+                not_ready = true;
+                reasons.push(Reason::fail(
+                    "failures-on-last-day",
+                    format!(
+                        "{on_last} sessions on {}, the latest day reported, failed in a way enforce would refuse: the cause is not fixed yet",
+                        date(last)
+                    ),
+                    "fix the failures of that day in the impact preview, then wait for a clean day".to_owned(),
+                ));
+            }
         }
     }
 
@@ -668,7 +683,10 @@ fn posture_reasons(domain: &str, posture: &serde_json::Value) -> Vec<Reason> {
     reasons
 }
 
-/// Reads what `domain` is judged on and judges it as of `now`.
+/// Reads what `domain` is judged on and judges it as of `now`: the sessions of the
+/// window first; then, for a policy in `enforce`, the older days that date the switch,
+/// and otherwise the failures of the judged days (an enforced policy has no impact
+/// preview to show). Two statements either way, besides the posture check's.
 pub async fn evaluate(
     store: &Store,
     domain: &str,
@@ -676,15 +694,25 @@ pub async fn evaluate(
     now: DateTime<Utc>,
 ) -> Result<Readiness, StoreError> {
     let today = now.timestamp().div_euclid(86_400);
-    let history_from = (today - HISTORY_DAYS.max(i64::from(options.window))) * 86_400;
-    let judged_from = (today - i64::from(options.days.max(1))) * 86_400;
-    let until = today * 86_400;
-    let (sessions, failures, posture) = tokio::join!(
-        store.sessions_by_day(domain, history_from, until),
-        store.failures_by_day(domain, judged_from, until),
+    let window_from = today - i64::from(options.window.max(options.days).max(1));
+    let history_from = today - HISTORY_DAYS.max(i64::from(options.window));
+    let judged_from = today - i64::from(options.days.max(1));
+    let (recent, posture) = tokio::join!(
+        store.sessions_by_day(domain, window_from * 86_400, today * 86_400),
         store.latest_posture(domain),
     );
-    let (sessions, failures) = (sessions?, failures?);
+    let mut sessions = recent?;
+    let mut failures = Vec::new();
+    if newest_mode(&modes_by_day(&sessions)).as_deref() == Some("enforce") {
+        let older = store
+            .sessions_by_day(domain, history_from * 86_400, window_from * 86_400)
+            .await?;
+        sessions.extend(older);
+    } else {
+        failures = store
+            .failures_by_day(domain, judged_from * 86_400, today * 86_400)
+            .await?;
+    }
     let posture = posture?
         .and_then(|p| p.result_json)
         .and_then(|json| serde_json::from_str(&json).ok());
