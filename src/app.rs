@@ -27,6 +27,8 @@ use crate::posture::check::{CheckOptions, Checker, CheckerError};
 use crate::query;
 use crate::store::{Store, StoreError};
 use crate::tls::{ReloadableCert, TlsError};
+use crate::watch::alerts::AlertWatch;
+use crate::watch::alerts::config::AlertConfig;
 use crate::watch::posture::{PostureSchedule, PostureWatch};
 use crate::watch::readiness::ReadinessOptions;
 
@@ -47,6 +49,8 @@ pub enum AppError {
     Dkim(String),
     #[error("posture checks: {0}")]
     Posture(#[from] CheckerError),
+    #[error("alerts: {0}")]
+    Alerts(String),
     #[error(
         "the JSON API, dashboard and /metrics would listen on {addr}, which is not a loopback \
          address, with no token: anyone who reaches it could read every report. Set \
@@ -78,6 +82,8 @@ pub struct AppConfig {
     pub readiness: ReadinessOptions,
     /// How often every domain is re-judged for the overview; `None`: never.
     pub readiness_interval: Option<std::time::Duration>,
+    /// Alert thresholds, channels and routing (`--config`); `None`: no alerting.
+    pub alerts: Option<AlertConfig>,
 }
 
 /// Posture checks: when they run and how they reach the network.
@@ -110,6 +116,7 @@ pub struct App {
     posture: PostureWatch,
     readiness: ReadinessOptions,
     readiness_interval: Option<std::time::Duration>,
+    alerts: Option<AlertWatch>,
 }
 
 /// Binds `addr` and returns the listener with its actual address (port 0 resolved).
@@ -154,6 +161,17 @@ impl App {
             config.posture.schedule.clone(),
             Arc::new(crate::watch::SystemClock),
         );
+        let alerts = match &config.alerts {
+            Some(alerts) => Some(
+                AlertWatch::new(
+                    store.clone(),
+                    alerts.clone(),
+                    Arc::new(crate::watch::SystemClock),
+                )
+                .map_err(AppError::Alerts)?,
+            ),
+            None => None,
+        };
         let (http_listener, http_addr) = bind_http(config.http.http_listen).await?;
         let read_listener = match config.http.read_listen {
             Some(addr) => Some(bind_http(addr).await?),
@@ -224,6 +242,7 @@ impl App {
             posture,
             readiness: config.readiness,
             readiness_interval: config.readiness_interval,
+            alerts,
         })
     }
 
@@ -292,6 +311,10 @@ impl App {
         });
         let (stop, stopped) = tokio::sync::watch::channel(false);
         let posture_task = tokio::spawn(self.posture.clone().run(stopped.clone()));
+        let alerts_task = self
+            .alerts
+            .clone()
+            .map(|alerts| tokio::spawn(alerts.run(stopped.clone())));
         let readiness_task = tokio::spawn(crate::watch::readiness::run(
             self.store.clone(),
             self.readiness,
@@ -328,6 +351,9 @@ impl App {
         // A check in flight is dropped; its lease lapses and the next pass takes it.
         posture_task.abort();
         readiness_task.abort();
+        if let Some(task) = alerts_task {
+            task.abort();
+        }
         // SMTP sessions get 421 now; their in-flight deliveries finish first.
         let _ = smtp_stop.send(true);
         tracing::info!(grace = ?self.http.shutdown_grace, "shutting down: finishing in-flight requests");

@@ -213,6 +213,13 @@ pub struct ServeArgs {
     pub readiness: ReadinessArgs,
     #[command(flatten)]
     pub readiness_schedule: ReadinessScheduleArgs,
+    /// TOML file of alert thresholds, channels and routing (README, "Alerts"); without
+    /// it alerts are kept and listed but sent nowhere.
+    #[arg(long = "config", env = "TLSRPT_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Do not evaluate alerts or send notifications.
+    #[arg(long, env = "TLSRPT_NO_ALERTS")]
+    pub no_alerts: bool,
 }
 
 /// What enforce readiness is judged against.

@@ -82,6 +82,17 @@ pub async fn serve(args: ServeArgs) -> i32 {
             return 2;
         }
     };
+    let alerts = match &args.config {
+        Some(path) => match crate::watch::alerts::config::load(path) {
+            Ok(c) => Some(c),
+            Err(e) => {
+                eprintln!("tlsrptd serve: {e}");
+                return 2;
+            }
+        },
+        None => Some(Default::default()),
+    }
+    .filter(|_| !args.no_alerts);
     let config = AppConfig {
         database_url: args.database.url.clone(),
         limits: args.limits.limits(),
@@ -91,6 +102,7 @@ pub async fn serve(args: ServeArgs) -> i32 {
         readiness: args.readiness.options(),
         readiness_interval: Some(args.readiness_schedule.readiness_interval)
             .filter(|i| !i.is_zero()),
+        alerts,
     };
     let app = match App::build(config).await {
         Ok(app) => app,

@@ -19,8 +19,8 @@ use utoipa::{IntoParams, OpenApi, ToSchema};
 
 use crate::posture::check::PostureResult;
 use crate::store::{
-    DayCounts, DomainOverview, DomainSummary, Page, PostureChange, Rejection, ReportFilter,
-    ReportListItem, Store, StoreError, StoredReport, TimeRange,
+    Alert, DayCounts, DomainOverview, DomainSummary, Notice, Page, PostureChange, Rejection,
+    ReportFilter, ReportListItem, Store, StoreError, StoredReport, TimeRange,
 };
 use crate::watch::posture::{LatestPosture, PostureWatch, RefreshError};
 use crate::watch::readiness::{Readiness, ReadinessOptions};
@@ -61,6 +61,8 @@ pub fn router(
         .route("/domains/{domain}/posture", get(domain_posture))
         .route("/domains/{domain}/posture/history", get(posture_history))
         .route("/domains/{domain}/readiness", get(domain_readiness))
+        .route("/alerts", get(alerts))
+        .route("/notifications", get(notifications))
         .route("/reports", get(reports))
         .route("/reports/{id}", get(report))
         .route("/reports/{id}/raw", get(report_raw))
@@ -574,10 +576,103 @@ async fn domain_readiness(
     Ok(Json(readiness))
 }
 
+/// Alerts or notifications listed when the request names no limit.
+const DEFAULT_ALERTS: u32 = 100;
+
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct AlertParams {
+    /// Only this policy domain's alerts.
+    domain: Option<String>,
+    /// `open` or `resolved`; both when absent.
+    state: Option<String>,
+    /// 1–1000 (default 100).
+    limit: Option<u32>,
+}
+
+fn list_limit(limit: Option<u32>) -> Result<i64, ApiError> {
+    let limit = limit.unwrap_or(DEFAULT_ALERTS);
+    if limit == 0 || limit > crate::store::MAX_PAGE {
+        return Err(ApiError::bad_request(format!(
+            "limit must be between 1 and {}",
+            crate::store::MAX_PAGE
+        )));
+    }
+    Ok(i64::from(limit))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AlertList {
+    /// Newest first.
+    alerts: Vec<Alert>,
+}
+
+/// Open and recent alerts, newest first: each with its rule, severity, the numbers that
+/// triggered it, the explanation and the fix.
+#[utoipa::path(get, path = "/api/v1/alerts", params(AlertParams),
+    responses((status = 200, body = AlertList), (status = 400, body = ApiError), (status = 401, body = ApiError)))]
+async fn alerts(
+    State(state): State<ApiState>,
+    Query(params): Query<AlertParams>,
+) -> Result<Json<AlertList>, ApiError> {
+    let filter = params.state.as_deref().unwrap_or_default();
+    if !["", "open", "resolved"].contains(&filter) {
+        return Err(ApiError::bad_request(format!(
+            "state={filter:?}: expected open or resolved"
+        )));
+    }
+    let domain = params
+        .domain
+        .as_deref()
+        .map(crate::store::normalize_domain)
+        .unwrap_or_default();
+    let alerts = state
+        .store
+        .list_alerts(&domain, filter, list_limit(params.limit)?)
+        .await?;
+    Ok(Json(AlertList { alerts }))
+}
+
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct NoticeParams {
+    /// `pending`, `sent` or `failed`; all when absent.
+    state: Option<String>,
+    /// 1–1000 (default 100).
+    limit: Option<u32>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct NoticeList {
+    /// Newest first.
+    notifications: Vec<Notice>,
+}
+
+/// Notifications of alerts to their channels, newest first, with their delivery state,
+/// attempts, next try and last error.
+#[utoipa::path(get, path = "/api/v1/notifications", params(NoticeParams),
+    responses((status = 200, body = NoticeList), (status = 400, body = ApiError), (status = 401, body = ApiError)))]
+async fn notifications(
+    State(state): State<ApiState>,
+    Query(params): Query<NoticeParams>,
+) -> Result<Json<NoticeList>, ApiError> {
+    let filter = params.state.as_deref().unwrap_or_default();
+    if !["", "pending", "sent", "failed"].contains(&filter) {
+        return Err(ApiError::bad_request(format!(
+            "state={filter:?}: expected pending, sent or failed"
+        )));
+    }
+    let notifications = state
+        .store
+        .list_notices(filter, list_limit(params.limit)?)
+        .await?;
+    Ok(Json(NoticeList { notifications }))
+}
+
 #[derive(OpenApi)]
 #[openapi(
     info(title = "tlsrptd query API", description = "Read access to stored SMTP TLS reports (RFC 8460) and to the posture checks of each domain's live setup."),
-    paths(domains, domain_summary, timeseries, domain_posture, posture_history, domain_readiness, reports, report, report_raw, rejections, openapi),
+    paths(domains, domain_summary, timeseries, domain_posture, posture_history, domain_readiness, alerts, notifications, reports, report, report_raw, rejections, openapi),
     components(schemas(ApiError)),
     modifiers(&BearerAuth),
     security(("bearer" = []))

@@ -26,6 +26,7 @@ macro_rules! on_pool {
     };
 }
 
+mod alerts;
 mod insert;
 mod postgres;
 mod posture;
@@ -40,6 +41,7 @@ mod write;
 use tokio::sync::mpsc;
 
 pub use crate::report::normalize_domain;
+pub use alerts::{Alert, AlertChanges, AlertCondition, DueNotice, Notice};
 pub use posture::{PostureBefore, PostureChange, PostureLatest, PostureSave, TakenCheck};
 pub use read::{
     DayCounts, DomainOverview, DomainSummary, FailureCount, FailureSeen, MAX_PAGE, MAX_SERIES_DAYS,
@@ -136,6 +138,8 @@ enum Backend {
 pub struct Store {
     backend: Backend,
     writer: mpsc::Sender<WriteJob>,
+    /// Reports this process has stored, counted after each commit.
+    stored: tokio::sync::watch::Receiver<u64>,
 }
 
 impl Store {
@@ -155,7 +159,8 @@ impl Store {
             return Err(StoreError::UnsupportedUrl(url.to_owned()));
         };
         let (tx, rx) = mpsc::channel(write::WRITE_QUEUE);
-        let queue = write::SharedQueue::new(rx);
+        let (stored_tx, stored) = tokio::sync::watch::channel(0);
+        let queue = write::SharedQueue::new(rx, stored_tx);
         match &backend {
             Backend::Sqlite(_) => sqlite::spawn_writer(url, queue, folding)?,
             Backend::Postgres(pool) => {
@@ -175,7 +180,14 @@ impl Store {
         Ok(Store {
             backend,
             writer: tx,
+            stored,
         })
+    }
+
+    /// Follows the count of reports this process has stored: it changes after each
+    /// commit that stored any.
+    pub fn stored_reports(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.stored.clone()
     }
 
     pub fn backend_name(&self) -> &'static str {

@@ -198,11 +198,19 @@ impl PendingCommit {
 /// The job queue; several PostgreSQL writers take turns draining it (the lock is held
 /// only while receiving).
 #[derive(Clone)]
-pub(super) struct SharedQueue(Arc<Mutex<mpsc::Receiver<WriteJob>>>);
+pub(super) struct SharedQueue(
+    Arc<Mutex<mpsc::Receiver<WriteJob>>>,
+    /// Reports stored so far by this process's writers: the watch side re-evaluates
+    /// alerts after it moves ([`Store::stored_reports`](super::Store::stored_reports)).
+    Arc<tokio::sync::watch::Sender<u64>>,
+);
 
 impl SharedQueue {
-    pub(super) fn new(rx: mpsc::Receiver<WriteJob>) -> Self {
-        SharedQueue(Arc::new(Mutex::new(rx)))
+    pub(super) fn new(
+        rx: mpsc::Receiver<WriteJob>,
+        stored: tokio::sync::watch::Sender<u64>,
+    ) -> Self {
+        SharedQueue(Arc::new(Mutex::new(rx)), Arc::new(stored))
     }
 }
 
@@ -366,7 +374,12 @@ pub(super) async fn run_writer<W: BatchWriter>(
         }
         if !jobs.is_empty() {
             match commit_batch(&mut writer, &mut jobs, &spent).await {
-                Ok(stored) => unfolded.add(stored),
+                Ok(stored) => {
+                    unfolded.add(stored);
+                    if stored > 0 {
+                        queue.1.send_modify(|n| *n += stored as u64);
+                    }
+                }
                 Err(unreachable) => {
                     tracing::error!(error = %unreachable, "the database is unreachable: refusing submissions for a moment");
                     metrics::counter!("tlsrpt_store_unavailable_total").increment(1);

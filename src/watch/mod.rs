@@ -7,6 +7,7 @@
 //! - [`posture`]: each watched domain's live TLS-RPT, MTA-STS and MX setup, checked by
 //!   [`crate::posture`] every `--posture-interval`, with the history of its state.
 
+pub mod alerts;
 pub mod posture;
 pub mod readiness;
 

@@ -280,6 +280,7 @@ async fn spawn(db: Db, plain: bool, tweak: impl FnOnce(&mut tlsrptd::app::AppCon
         posture: tlsrptd::app::PostureConfig::off(),
         readiness: Default::default(),
         readiness_interval: None,
+        alerts: None,
     };
     config.http.http_plain = plain;
     tweak(&mut config);

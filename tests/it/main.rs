@@ -3,6 +3,7 @@
 //! is set, run by `.ci/run` with `--ignored postgres`), migrations, the corpus, and the
 //! dashboard (plain HTTP checks always; headless Chromium checks with `--ignored browser`).
 
+mod alerts;
 mod browser;
 mod corpus;
 mod dashboard;

@@ -18,14 +18,14 @@ use crate::helpers::{Db, ingest, report_json, spawn_app, sqlite_store};
 use crate::posture::{Pki, SILENT_IP, options, replace, scenario, start_world};
 
 /// A clock the test sets.
-struct TestClock(Mutex<DateTime<Utc>>);
+pub(crate) struct TestClock(Mutex<DateTime<Utc>>);
 
 impl TestClock {
-    fn new(at: DateTime<Utc>) -> Arc<TestClock> {
+    pub(crate) fn new(at: DateTime<Utc>) -> Arc<TestClock> {
         Arc::new(TestClock(Mutex::new(at)))
     }
 
-    fn advance(&self, by: chrono::Duration) {
+    pub(crate) fn advance(&self, by: chrono::Duration) {
         *self.0.lock().unwrap() += by;
     }
 }

@@ -76,7 +76,7 @@ impl LoggedServer {
             ])
             .args(["serve", "--database", url, "--http-listen", "127.0.0.1:0"])
             .args(["--http-plain", "--no-smtp", "--posture-interval", "0"])
-            .args(["--readiness-interval", "0"])
+            .args(["--readiness-interval", "0", "--no-alerts"])
             .env_remove("TLSRPT_API_TOKEN")
             .stderr(Stdio::piped())
             .stdout(Stdio::null())

@@ -119,6 +119,7 @@ async fn a_public_intake_with_a_private_or_protected_read_side_starts() {
         posture: tlsrptd::app::PostureConfig::off(),
         readiness: Default::default(),
         readiness_interval: None,
+        alerts: None,
     };
     config.http.http_plain = true;
     config.http.http_listen = "0.0.0.0:0".parse().unwrap();

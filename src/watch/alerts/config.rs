@@ -1,0 +1,513 @@
+//! The alerting configuration file (`--config FILE`, TOML): thresholds, per-domain
+//! overrides, channels and routing.
+//!
+//! In: the file's text and its path (for messages), and the environment (secrets may be
+//! named by `*_env` keys instead of written in the file). Out: an [`AlertConfig`], or a
+//! [`ConfigError`] naming the file, the key and the problem — a bad file stops start-up.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use super::rules::{Rule, Severity, Thresholds};
+
+/// Why the file was refused.
+#[derive(Debug, thiserror::Error)]
+#[error("{file}: {key}: {problem}")]
+pub struct ConfigError {
+    pub file: String,
+    pub key: String,
+    pub problem: String,
+}
+
+/// What alerting runs with.
+#[derive(Debug, Clone)]
+pub struct AlertConfig {
+    pub thresholds: Thresholds,
+    pub per_domain: BTreeMap<String, Thresholds>,
+    /// Between two notices of an alert that stays open.
+    pub cooldown: Duration,
+    /// How often every domain is evaluated (the time-based rules), besides after reports.
+    pub evaluate_every: Duration,
+    pub channels: Vec<Channel>,
+    /// The dashboard's public URL, for the link in each notice; without it the link is a
+    /// path.
+    pub dashboard_url: Option<String>,
+}
+
+impl Default for AlertConfig {
+    fn default() -> Self {
+        AlertConfig {
+            thresholds: Thresholds::default(),
+            per_domain: BTreeMap::new(),
+            cooldown: Duration::from_secs(24 * 3600),
+            evaluate_every: Duration::from_secs(300),
+            channels: Vec::new(),
+            dashboard_url: None,
+        }
+    }
+}
+
+impl AlertConfig {
+    /// The thresholds of `domain`.
+    pub fn thresholds_of(&self, domain: &str) -> &Thresholds {
+        self.per_domain.get(domain).unwrap_or(&self.thresholds)
+    }
+
+    /// The channels an alert of `rule` and `severity` on `domain` goes to.
+    pub fn route(&self, domain: &str, rule: Rule, severity: Severity) -> Vec<String> {
+        self.channels
+            .iter()
+            .filter(|c| c.wants(domain, rule, severity))
+            .map(|c| c.name.clone())
+            .collect()
+    }
+
+    pub fn channel(&self, name: &str) -> Option<&Channel> {
+        self.channels.iter().find(|c| c.name == name)
+    }
+}
+
+/// Where notices go, and which.
+#[derive(Debug, Clone)]
+pub struct Channel {
+    pub name: String,
+    pub kind: ChannelKind,
+    pub min_severity: Severity,
+    /// Only these rules; empty: all.
+    pub rules: Vec<Rule>,
+    /// Only these domains; empty: all.
+    pub domains: Vec<String>,
+    /// Per delivery attempt.
+    pub timeout: Duration,
+}
+
+impl Channel {
+    pub fn wants(&self, domain: &str, rule: Rule, severity: Severity) -> bool {
+        severity >= self.min_severity
+            && (self.rules.is_empty() || self.rules.contains(&rule))
+            && (self.domains.is_empty() || self.domains.iter().any(|d| d == domain))
+    }
+}
+
+/// How a channel delivers.
+#[derive(Debug, Clone)]
+pub enum ChannelKind {
+    /// A JSON POST signed with HMAC-SHA256 of the body under `secret`
+    /// (`X-Tlsrpt-Signature: sha256=<hex>`).
+    Webhook { url: String, secret: String },
+    /// A Slack-compatible incoming webhook (`{"text": …}`).
+    Slack { url: String },
+    /// A Mattermost incoming webhook (`{"text": …}`, Markdown).
+    Mattermost { url: String },
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct File {
+    #[serde(default)]
+    alerts: AlertsSection,
+    #[serde(default)]
+    channels: Vec<ChannelSection>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AlertsSection {
+    cooldown_hours: Option<f64>,
+    evaluate_every_seconds: Option<u64>,
+    dashboard_url: Option<String>,
+    #[serde(default)]
+    thresholds: ThresholdSection,
+    #[serde(default)]
+    domains: BTreeMap<String, ThresholdSection>,
+}
+
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ThresholdSection {
+    failure_rate_percent: Option<f64>,
+    failure_rate_min_sessions: Option<i64>,
+    spike_factor: Option<f64>,
+    spike_baseline_days: Option<i64>,
+    spike_min_failed: Option<i64>,
+    new_type_lookback_days: Option<i64>,
+    silent_min_days: Option<usize>,
+    silent_after_hours: Option<i64>,
+    no_reports_after_hours: Option<i64>,
+    certificate_days: Option<i64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ChannelSection {
+    name: String,
+    #[serde(rename = "type")]
+    kind: String,
+    url: Option<String>,
+    secret: Option<String>,
+    secret_env: Option<String>,
+    min_severity: Option<String>,
+    #[serde(default)]
+    rules: Vec<String>,
+    #[serde(default)]
+    domains: Vec<String>,
+    timeout_seconds: Option<f64>,
+}
+
+/// Longest delivery attempt a channel may ask for: the sender waits on it.
+const MAX_TIMEOUT_SECONDS: f64 = 120.0;
+
+impl ThresholdSection {
+    fn apply(
+        &self,
+        base: Thresholds,
+        key: &str,
+        err: &dyn Fn(String, String) -> ConfigError,
+    ) -> Result<Thresholds, ConfigError> {
+        let mut t = base;
+        let positive = |name: &str, v: f64| -> Result<f64, ConfigError> {
+            if v.is_finite() && v >= 0.0 {
+                Ok(v)
+            } else {
+                Err(err(
+                    format!("{key}.{name}"),
+                    "must be a number of at least 0".into(),
+                ))
+            }
+        };
+        if let Some(v) = self.failure_rate_percent {
+            t.failure_rate = positive("failure_rate_percent", v)? / 100.0;
+        }
+        if let Some(v) = self.failure_rate_min_sessions {
+            t.failure_rate_min_sessions = positive("failure_rate_min_sessions", v as f64)? as i64;
+        }
+        if let Some(v) = self.spike_factor {
+            t.spike_factor = positive("spike_factor", v)?;
+        }
+        if let Some(v) = self.spike_baseline_days {
+            if !(1..=90).contains(&v) {
+                return Err(err(
+                    format!("{key}.spike_baseline_days"),
+                    "must be 1 to 90".into(),
+                ));
+            }
+            t.spike_baseline_days = v;
+        }
+        if let Some(v) = self.spike_min_failed {
+            t.spike_min_failed = positive("spike_min_failed", v as f64)? as i64;
+        }
+        if let Some(v) = self.new_type_lookback_days {
+            if !(1..=90).contains(&v) {
+                return Err(err(
+                    format!("{key}.new_type_lookback_days"),
+                    "must be 1 to 90".into(),
+                ));
+            }
+            t.new_type_lookback_days = v;
+        }
+        if let Some(v) = self.silent_min_days {
+            if !(1..=7).contains(&v) {
+                return Err(err(
+                    format!("{key}.silent_min_days"),
+                    "must be 1 to 7".into(),
+                ));
+            }
+            t.silent_min_days = v;
+        }
+        if let Some(v) = self.silent_after_hours {
+            t.silent_after_hours = positive("silent_after_hours", v as f64)? as i64;
+        }
+        if let Some(v) = self.no_reports_after_hours {
+            t.no_reports_after_hours = positive("no_reports_after_hours", v as f64)? as i64;
+        }
+        if let Some(v) = self.certificate_days {
+            t.certificate_days = positive("certificate_days", v as f64)? as i64;
+        }
+        Ok(t)
+    }
+}
+
+/// Reads and checks the file at `path`.
+pub fn load(path: &Path) -> Result<AlertConfig, ConfigError> {
+    let file = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+        file: file.clone(),
+        key: "(file)".into(),
+        problem: format!("cannot read it: {e}"),
+    })?;
+    parse(&file, &text, &|name| std::env::var(name).ok())
+}
+
+/// Parses `text` (named `file` in messages), reading `*_env` secrets through `env`.
+pub fn parse(
+    file: &str,
+    text: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<AlertConfig, ConfigError> {
+    let err = |key: String, problem: String| ConfigError {
+        file: file.to_owned(),
+        key,
+        problem,
+    };
+    let parsed: File = toml::from_str(text).map_err(|e| {
+        let key = e
+            .span()
+            .map(|span| {
+                let line = text[..span.start.min(text.len())].matches('\n').count() + 1;
+                format!("line {line}")
+            })
+            .unwrap_or_else(|| "(file)".into());
+        err(key, e.message().to_owned())
+    })?;
+    let mut config = AlertConfig::default();
+    let alerts = &parsed.alerts;
+    if let Some(h) = alerts.cooldown_hours {
+        if !(h.is_finite() && h > 0.0) {
+            return Err(err(
+                "alerts.cooldown_hours".into(),
+                "must be a number above 0".into(),
+            ));
+        }
+        config.cooldown = Duration::from_secs_f64(h * 3600.0);
+    }
+    if let Some(s) = alerts.evaluate_every_seconds {
+        if s < 10 {
+            return Err(err(
+                "alerts.evaluate_every_seconds".into(),
+                "must be at least 10".into(),
+            ));
+        }
+        config.evaluate_every = Duration::from_secs(s);
+    }
+    if let Some(url) = &alerts.dashboard_url {
+        if !(url.starts_with("https://") || url.starts_with("http://")) {
+            return Err(err(
+                "alerts.dashboard_url".into(),
+                format!("{url:?} is not an http(s) URL"),
+            ));
+        }
+        config.dashboard_url = Some(url.clone());
+    }
+    config.thresholds =
+        alerts
+            .thresholds
+            .apply(Thresholds::default(), "alerts.thresholds", &err)?;
+    for (domain, section) in &alerts.domains {
+        let name = crate::report::normalize_domain(domain);
+        let t = section.apply(
+            config.thresholds,
+            &format!("alerts.domains.\"{domain}\""),
+            &err,
+        )?;
+        config.per_domain.insert(name, t);
+    }
+    for (i, c) in parsed.channels.iter().enumerate() {
+        let key = |field: &str| format!("channels[{i}] ({}).{field}", c.name);
+        if c.name.is_empty() || config.channels.iter().any(|o: &Channel| o.name == c.name) {
+            return Err(err(key("name"), "must be present and unique".into()));
+        }
+        let url = |field: &str| -> Result<String, ConfigError> {
+            let url = c
+                .url
+                .clone()
+                .ok_or_else(|| err(key(field), "is required for this type".into()))?;
+            if !(url.starts_with("https://") || url.starts_with("http://")) {
+                return Err(err(key(field), format!("{url:?} is not an http(s) URL")));
+            }
+            Ok(url)
+        };
+        let kind = match c.kind.as_str() {
+            "webhook" => {
+                let secret = match (&c.secret, &c.secret_env) {
+                    (Some(s), None) => s.clone(),
+                    (None, Some(var)) => env(var).ok_or_else(|| {
+                        err(
+                            key("secret_env"),
+                            format!("the environment variable {var} is not set"),
+                        )
+                    })?,
+                    (Some(_), Some(_)) => {
+                        return Err(err(
+                            key("secret"),
+                            "give secret or secret_env, not both".into(),
+                        ));
+                    }
+                    (None, None) => {
+                        return Err(err(key("secret"), "a webhook needs a shared secret (secret or secret_env) to sign its bodies".into()));
+                    }
+                };
+                if secret.len() < 16 {
+                    return Err(err(key("secret"), "must be at least 16 characters".into()));
+                }
+                ChannelKind::Webhook {
+                    url: url("url")?,
+                    secret,
+                }
+            }
+            "slack" => ChannelKind::Slack { url: url("url")? },
+            "mattermost" => ChannelKind::Mattermost { url: url("url")? },
+            other => {
+                return Err(err(
+                    key("type"),
+                    format!("{other:?} is not a channel type (webhook, slack, mattermost)"),
+                ));
+            }
+        };
+        let min_severity = match &c.min_severity {
+            None => Severity::Warning,
+            Some(s) => Severity::parse(s).ok_or_else(|| {
+                err(
+                    key("min_severity"),
+                    format!("{s:?} is not info, warning or critical"),
+                )
+            })?,
+        };
+        let rules = c
+            .rules
+            .iter()
+            .map(|r| {
+                Rule::parse(r).ok_or_else(|| err(key("rules"), format!("{r:?} is not a rule")))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let timeout = c.timeout_seconds.unwrap_or(10.0);
+        if !(timeout > 0.0 && timeout <= MAX_TIMEOUT_SECONDS) {
+            return Err(err(
+                key("timeout_seconds"),
+                format!("must be above 0 and at most {MAX_TIMEOUT_SECONDS}"),
+            ));
+        }
+        config.channels.push(Channel {
+            name: c.name.clone(),
+            kind,
+            min_severity,
+            rules,
+            domains: c
+                .domains
+                .iter()
+                .map(|d| crate::report::normalize_domain(d))
+                .collect(),
+            timeout: Duration::from_secs_f64(timeout),
+        });
+    }
+    Ok(config)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const FULL: &str = r#"
+[alerts]
+cooldown_hours = 12
+evaluate_every_seconds = 60
+
+[alerts.thresholds]
+failure_rate_percent = 2.5
+spike_min_failed = 50
+
+[alerts.domains."Example.COM"]
+failure_rate_percent = 10
+
+[[channels]]
+name = "ops"
+type = "webhook"
+url = "https://hooks.example.net/tlsrpt"
+secret_env = "HOOK_SECRET"
+min_severity = "critical"
+rules = ["failure-spike", "no-reports"]
+
+[[channels]]
+name = "chat"
+type = "slack"
+url = "https://hooks.slack.com/services/T/B/X"
+domains = ["example.com"]
+"#;
+
+    fn env(name: &str) -> Option<String> {
+        (name == "HOOK_SECRET").then(|| "0123456789abcdef-secret".to_owned())
+    }
+
+    #[test]
+    fn a_full_file_parses_with_overrides_and_routing() {
+        let c = parse("alerts.toml", FULL, &env).unwrap();
+        assert_eq!(c.cooldown, Duration::from_secs(12 * 3600));
+        assert_eq!(c.thresholds.failure_rate, 0.025);
+        assert_eq!(c.thresholds.spike_min_failed, 50);
+        let d = c.thresholds_of("example.com");
+        assert_eq!(
+            (d.failure_rate, d.spike_min_failed),
+            (0.10, 50),
+            "override on the global"
+        );
+        assert!(
+            matches!(&c.channels[0].kind, ChannelKind::Webhook { secret, .. } if secret == "0123456789abcdef-secret")
+        );
+        assert_eq!(
+            c.route("example.com", Rule::FailureSpike, Severity::Critical),
+            vec!["ops", "chat"]
+        );
+        assert_eq!(
+            c.route("example.com", Rule::FailureRate, Severity::Warning),
+            vec!["chat"]
+        );
+        assert!(
+            c.route("other.com", Rule::FailureRate, Severity::Warning)
+                .is_empty()
+        );
+        assert!(
+            c.route("other.com", Rule::FailureSpike, Severity::Warning)
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn bad_files_name_the_key_and_the_problem() {
+        let cases = [
+            (
+                "[alerts]\ncooldown_hours = 0\n",
+                "alerts.cooldown_hours",
+                "above 0",
+            ),
+            (
+                "[[channels]]\nname = \"x\"\ntype = \"pager\"\nurl = \"https://a\"\n",
+                "channels[0] (x).type",
+                "not a channel type",
+            ),
+            (
+                "[[channels]]\nname = \"x\"\ntype = \"webhook\"\nurl = \"https://a\"\n",
+                "channels[0] (x).secret",
+                "shared secret",
+            ),
+            (
+                "[[channels]]\nname = \"x\"\ntype = \"webhook\"\nurl = \"https://a\"\nsecret_env = \"NOPE\"\n",
+                "channels[0] (x).secret_env",
+                "NOPE is not set",
+            ),
+            (
+                "[[channels]]\nname = \"x\"\ntype = \"slack\"\nurl = \"ftp://a\"\n",
+                "channels[0] (x).url",
+                "not an http(s) URL",
+            ),
+            (
+                "[[channels]]\nname = \"x\"\ntype = \"slack\"\nurl = \"https://a\"\nrules = [\"boom\"]\n",
+                "channels[0] (x).rules",
+                "\"boom\" is not a rule",
+            ),
+            (
+                "[alerts.thresholds]\nsilent_min_days = 9\n",
+                "alerts.thresholds.silent_min_days",
+                "1 to 7",
+            ),
+            ("[alerts]\nunknown = 1\n", "line 2", "unknown field"),
+        ];
+        for (text, key, problem) in cases {
+            let e = parse("alerts.toml", text, &env).unwrap_err();
+            assert_eq!(e.file, "alerts.toml");
+            assert_eq!(e.key, key, "{text}: {e}");
+            assert!(e.problem.contains(problem), "{text}: {e}");
+        }
+    }
+}

@@ -1,0 +1,343 @@
+//! Alerts end to end: reports stored for known days, a clock the test moves, and a real
+//! webhook receiver on loopback that checks each body's HMAC-SHA256 signature. A spike
+//! opens one alert and sends one notice, a clean day resolves it with one more; a
+//! reporter that goes quiet is flagged after 48 hours and not before; a new failure type
+//! fires once; a receiver that fails three times gets the notice on the fourth try, with a
+//! restart between tries; two nodes on one PostgreSQL database send each notice once.
+
+use std::sync::{Arc, Mutex};
+
+use axum::http::{HeaderMap, StatusCode};
+use chrono::{DateTime, Utc};
+use tlsrptd::pipeline::{Limits, Pipeline};
+use tlsrptd::store::Store;
+use tlsrptd::watch::alerts::AlertWatch;
+use tlsrptd::watch::alerts::config::{AlertConfig, parse};
+use tlsrptd::watch::alerts::send::{NOTICE_HEADER, SIGNATURE_HEADER, signature};
+
+use crate::helpers::{Detail, report_json, submission};
+use crate::posture_watch::TestClock;
+
+const SECRET: &str = "a-shared-secret-of-some-length";
+
+/// What the webhook receiver saw: (status it answered, notice id, body).
+type Seen = Arc<Mutex<Vec<(u16, i64, serde_json::Value)>>>;
+
+/// A webhook receiver on 127.0.0.1:0 that refuses a body without the right signature
+/// (401) and answers 500 to its first `failures` deliveries.
+async fn webhook_sink(failures: usize) -> (String, Seen) {
+    let seen: Seen = Arc::default();
+    let state = (seen.clone(), Arc::new(Mutex::new(failures)));
+    let app = axum::Router::new()
+        .route(
+            "/hook",
+            axum::routing::post(
+                |axum::extract::State((seen, left)): axum::extract::State<(
+                    Seen,
+                    Arc<Mutex<usize>>,
+                )>,
+                 headers: HeaderMap,
+                 body: axum::body::Bytes| async move {
+                    let signed = headers.get(SIGNATURE_HEADER).and_then(|v| v.to_str().ok())
+                        == Some(signature(SECRET, &body).as_str());
+                    let id: i64 = headers
+                        .get(NOTICE_HEADER)
+                        .and_then(|v| v.to_str().ok())
+                        .and_then(|v| v.parse().ok())
+                        .unwrap_or(-1);
+                    let json: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+                    let status = if !signed {
+                        StatusCode::UNAUTHORIZED
+                    } else {
+                        let mut left = left.lock().unwrap();
+                        if *left > 0 {
+                            *left -= 1;
+                            StatusCode::INTERNAL_SERVER_ERROR
+                        } else {
+                            StatusCode::NO_CONTENT
+                        }
+                    };
+                    seen.lock().unwrap().push((status.as_u16(), id, json));
+                    status
+                },
+            ),
+        )
+        .with_state(state);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (format!("http://{addr}/hook"), seen)
+}
+
+fn config(url: &str) -> AlertConfig {
+    let text = format!(
+        "[[channels]]\nname = \"ops\"\ntype = \"webhook\"\nurl = \"{url}\"\nsecret = \"{SECRET}\"\nmin_severity = \"info\"\n"
+    );
+    parse("test.toml", &text, &|_| None).unwrap()
+}
+
+/// Stores `org`'s report of `day` for `domain`, received at `received`.
+async fn store_day(
+    store: &Store,
+    org: &str,
+    domain: &str,
+    day: i64,
+    ok: i64,
+    details: &[Detail<'_>],
+    received: DateTime<Utc>,
+) {
+    let failed: i64 = details.iter().map(|d| d.3).sum();
+    let raw = report_json(
+        org,
+        &format!("{org}-{domain}-{day}"),
+        day,
+        &[(domain, "sts", ok, failed, details)],
+    );
+    let mut sub = submission(raw);
+    sub.received_at = received;
+    Pipeline::new(store.clone(), Limits::default())
+        .ingest(sub)
+        .await
+        .expect("stored");
+}
+
+fn today() -> i64 {
+    Utc::now().timestamp().div_euclid(86_400)
+}
+
+/// 19 steady days (10,005 sessions, 5 failed a day) before yesterday, and yesterday with
+/// 60 failed: three times the median and more than 20, under 1 % of the sessions.
+async fn spike(store: &Store, domain: &str, now: DateTime<Utc>) {
+    let t = today();
+    for day in t - 20..t {
+        let failed = if day == t - 1 { 60 } else { 5 };
+        store_day(store, "a.test", domain, day, 5_000, &[], now).await;
+        let detail = [(
+            "certificate-expired",
+            "192.0.2.1",
+            "mx1.example.org",
+            failed,
+        )];
+        store_day(store, "b.test", domain, day, 5_000, &detail, now).await;
+    }
+}
+
+async fn open_alerts(store: &Store) -> Vec<(String, String)> {
+    store
+        .list_alerts("", "open", 100)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|a| (a.rule, a.subject))
+        .collect()
+}
+
+#[tokio::test]
+async fn a_spike_opens_one_alert_and_one_notice_and_a_clean_day_resolves_it() {
+    let (url, seen) = webhook_sink(0).await;
+    let (store, _dir) = crate::helpers::sqlite_store().await;
+    let now = Utc::now();
+    spike(&store, "spike.test", now).await;
+    let clock = TestClock::new(now);
+    let watch = AlertWatch::new(store.clone(), config(&url), clock.clone()).unwrap();
+
+    let changes = watch.evaluate().await.unwrap().expect("holds the lease");
+    assert_eq!((changes.opened, changes.notices), (1, 1), "{changes:?}");
+    assert_eq!(
+        open_alerts(&store).await,
+        vec![("failure-spike".into(), String::new())]
+    );
+    assert_eq!(watch.send().await.unwrap(), 1);
+    {
+        let seen = seen.lock().unwrap();
+        assert_eq!(seen.len(), 1);
+        let (status, id, body) = &seen[0];
+        assert_eq!(*status, 204, "signed body accepted");
+        assert_eq!(body["notification_id"], *id);
+        assert_eq!(body["kind"], "opened");
+        assert_eq!(body["alert"]["rule"], "failure-spike");
+        assert_eq!(body["alert"]["domain"], "spike.test");
+        assert_eq!(body["alert"]["detail"]["numbers"]["failed"], 60);
+        assert_eq!(body["link"], "/domains/spike.test");
+    }
+    // Evaluated again while it holds: no second alert, no second notice.
+    clock.advance(chrono::Duration::minutes(5));
+    let again = watch.evaluate().await.unwrap().unwrap();
+    assert_eq!((again.opened, again.notices), (0, 0));
+    assert_eq!(watch.send().await.unwrap(), 0);
+
+    // Today's report is clean again: tomorrow the alert resolves, with one notice.
+    let t = today();
+    store_day(&store, "a.test", "spike.test", t, 5_000, &[], now).await;
+    let detail = [("certificate-expired", "192.0.2.1", "mx1.example.org", 5)];
+    store_day(&store, "b.test", "spike.test", t, 5_000, &detail, now).await;
+    clock.advance(chrono::Duration::days(1));
+    let resolved = watch.evaluate().await.unwrap().unwrap();
+    assert_eq!(
+        (resolved.resolved, resolved.notices),
+        (1, 1),
+        "{resolved:?}"
+    );
+    assert!(open_alerts(&store).await.is_empty());
+    assert_eq!(watch.send().await.unwrap(), 1);
+    let seen = seen.lock().unwrap();
+    assert_eq!(seen.len(), 2);
+    assert_eq!(seen[1].2["kind"], "resolved");
+    assert_eq!(seen[1].2["alert"]["state"], "resolved");
+}
+
+#[tokio::test]
+async fn a_quiet_reporter_is_flagged_after_48_hours_and_not_before() {
+    let (store, _dir) = crate::helpers::sqlite_store().await;
+    let base = Utc::now();
+    let t = today();
+    for day in t - 7..t {
+        store_day(&store, "a.test", "quiet.test", day, 1_000, &[], base).await;
+        store_day(&store, "b.test", "quiet.test", day, 1_000, &[], base).await;
+    }
+    // b.test goes on reporting; a.test goes quiet after `base`.
+    store_day(
+        &store,
+        "b.test",
+        "quiet.test",
+        t,
+        1_000,
+        &[],
+        base + chrono::Duration::hours(40),
+    )
+    .await;
+    let clock = TestClock::new(base + chrono::Duration::hours(47));
+    let watch = AlertWatch::new(store.clone(), AlertConfig::default(), clock.clone()).unwrap();
+    watch.evaluate().await.unwrap().unwrap();
+    assert!(
+        open_alerts(&store).await.is_empty(),
+        "47 hours is not yet silence"
+    );
+    clock.advance(chrono::Duration::hours(1));
+    watch.evaluate().await.unwrap().unwrap();
+    assert_eq!(
+        open_alerts(&store).await,
+        vec![("reporter-silent".into(), "a.test".into())]
+    );
+    let alert = &store.list_alerts("quiet.test", "open", 10).await.unwrap()[0];
+    assert_eq!(alert.detail["numbers"]["hours_silent"], 48);
+    // a.test's report days that fall in the 7 days before the clock's day.
+    let clock_day = (base + chrono::Duration::hours(48))
+        .timestamp()
+        .div_euclid(86_400);
+    let expected = (t - 7..t).filter(|d| *d >= clock_day - 7).count();
+    assert_eq!(alert.detail["numbers"]["days_reported"], expected);
+}
+
+#[tokio::test]
+async fn a_new_failure_type_fires_once() {
+    let (store, _dir) = crate::helpers::sqlite_store().await;
+    let now = Utc::now();
+    let t = today();
+    for day in t - 10..t {
+        let mut details = vec![("certificate-expired", "192.0.2.1", "mx1.example.org", 3)];
+        if day == t - 1 {
+            details.push(("starttls-not-supported", "192.0.2.2", "mx2.example.org", 2));
+        }
+        store_day(&store, "a.test", "new.test", day, 2_000, &details, now).await;
+        store_day(&store, "b.test", "new.test", day, 2_000, &[], now).await;
+    }
+    let clock = TestClock::new(now);
+    let watch = AlertWatch::new(store.clone(), AlertConfig::default(), clock.clone()).unwrap();
+    let first = watch.evaluate().await.unwrap().unwrap();
+    assert_eq!(first.opened, 1);
+    assert_eq!(
+        open_alerts(&store).await,
+        vec![("new-failure-type".into(), "starttls-not-supported".into())]
+    );
+    assert_eq!(watch.evaluate().await.unwrap().unwrap().opened, 0, "once");
+    // The next day the type is no longer new, though it goes on.
+    let details = [
+        ("certificate-expired", "192.0.2.1", "mx1.example.org", 3),
+        ("starttls-not-supported", "192.0.2.2", "mx2.example.org", 2),
+    ];
+    store_day(&store, "a.test", "new.test", t, 2_000, &details, now).await;
+    store_day(&store, "b.test", "new.test", t, 2_000, &[], now).await;
+    clock.advance(chrono::Duration::days(1));
+    let next = watch.evaluate().await.unwrap().unwrap();
+    assert_eq!((next.opened, next.resolved), (0, 1));
+    let all = store.list_alerts("new.test", "", 10).await.unwrap();
+    assert_eq!(all.len(), 1, "fired once in all");
+}
+
+#[tokio::test]
+async fn a_failing_receiver_gets_the_notice_on_the_fourth_try_across_a_restart() {
+    let (url, seen) = webhook_sink(3).await;
+    let dir = tempfile::tempdir().unwrap();
+    let db = crate::helpers::sqlite_url(&dir);
+    let store = Store::open(&db).await.unwrap();
+    let now = Utc::now();
+    spike(&store, "retry.test", now).await;
+    let clock = TestClock::new(now);
+    let watch = AlertWatch::new(store.clone(), config(&url), clock.clone()).unwrap();
+    watch.evaluate().await.unwrap().unwrap();
+    assert_eq!(watch.send().await.unwrap(), 0, "500");
+    assert_eq!(
+        watch.send().await.unwrap(),
+        0,
+        "not due again before the backoff"
+    );
+    clock.advance(chrono::Duration::seconds(31));
+    assert_eq!(watch.send().await.unwrap(), 0, "500 again");
+
+    // A restart: a new store handle and a new node, which takes over once the old
+    // node's lease lapses.
+    drop(watch);
+    drop(store);
+    let store = Store::open(&db).await.unwrap();
+    let watch = AlertWatch::new(store.clone(), config(&url), clock.clone()).unwrap();
+    clock.advance(chrono::Duration::seconds(61));
+    assert_eq!(watch.send().await.unwrap(), 0, "third 500");
+    clock.advance(chrono::Duration::seconds(121));
+    assert_eq!(watch.send().await.unwrap(), 1, "the fourth try is accepted");
+    clock.advance(chrono::Duration::hours(2));
+    assert_eq!(watch.send().await.unwrap(), 0, "sent once");
+
+    let seen = seen.lock().unwrap().clone();
+    let statuses: Vec<u16> = seen.iter().map(|(s, _, _)| *s).collect();
+    assert_eq!(statuses, vec![500, 500, 500, 204]);
+    assert!(seen.iter().all(|(_, id, _)| *id == seen[0].1), "one notice");
+    let notices = store.list_notices("", 10).await.unwrap();
+    assert_eq!(notices.len(), 1);
+    assert_eq!(
+        (notices[0].state.as_str(), notices[0].attempts),
+        ("sent", 4)
+    );
+}
+
+async fn two_nodes_send_each_notice_once(url: &str) {
+    let (hook, seen) = webhook_sink(0).await;
+    let a = Store::open(url).await.unwrap();
+    let b = Store::open(url).await.unwrap();
+    let now = Utc::now();
+    spike(&a, "pair.test", now).await;
+    let clock = TestClock::new(now);
+    let node_a = AlertWatch::new(a.clone(), config(&hook), clock.clone()).unwrap();
+    let node_b = AlertWatch::new(b.clone(), config(&hook), clock.clone()).unwrap();
+    for _ in 0..3 {
+        let (ea, eb) = tokio::join!(node_a.evaluate(), node_b.evaluate());
+        let (ea, eb) = (ea.unwrap(), eb.unwrap());
+        assert!(ea.is_none() || eb.is_none(), "one node evaluates");
+        let (sa, sb) = tokio::join!(node_a.send(), node_b.send());
+        let _ = (sa.unwrap(), sb.unwrap());
+    }
+    assert_eq!(open_alerts(&a).await.len(), 1);
+    assert_eq!(seen.lock().unwrap().len(), 1, "one notice sent");
+}
+
+#[tokio::test]
+async fn sqlite_two_nodes_send_each_notice_once() {
+    let dir = tempfile::tempdir().unwrap();
+    two_nodes_send_each_notice_once(&crate::helpers::sqlite_url(&dir)).await;
+}
+
+#[tokio::test]
+#[ignore = "needs TLSRPT_TEST_POSTGRES_URL; run by .ci/run"]
+async fn postgres_two_nodes_send_each_notice_once() {
+    two_nodes_send_each_notice_once(&crate::helpers::postgres_url().await).await;
+}
