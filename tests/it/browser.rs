@@ -1080,3 +1080,75 @@ async fn browser_readiness_panel_and_column_show_the_verdicts() {
     browser.quit().await;
     app.stop().await;
 }
+
+/// The alerts page lists what `GET /api/v1/alerts` lists, with the fix, and the
+/// navigation counts the open alerts on every page.
+#[tokio::test]
+#[ignore = "needs chromium + chromedriver; run by .ci/run"]
+async fn browser_alerts_page_and_count_show_the_open_alerts() {
+    let mut app = spawn_plain_app(Db::Sqlite, |_| {}).await;
+    let t = chrono::Utc::now().timestamp().div_euclid(86_400);
+    for day in t - 20..t {
+        let failed = if day == t - 1 { 60 } else { 5 };
+        for org in ["one.test", "two.test"] {
+            let details: Vec<crate::helpers::Detail> = if org == "two.test" {
+                vec![(
+                    "certificate-expired",
+                    "192.0.2.7",
+                    "mx1.alerted.test",
+                    failed,
+                )]
+            } else {
+                vec![]
+            };
+            let sent = if org == "two.test" { failed } else { 0 };
+            let body = report_json(
+                org,
+                &format!("alerted-{org}-{day}"),
+                day,
+                &[("alerted.test", "sts", 5_000, sent, &details)],
+            );
+            let (status, json) = app.post_report(body, "application/tlsrpt+json").await;
+            assert_eq!(status, 201, "{json}");
+        }
+    }
+    let store = tlsrptd::store::Store::open(&app.database_url)
+        .await
+        .unwrap();
+    let watch = tlsrptd::watch::alerts::AlertWatch::new(
+        store,
+        Default::default(),
+        std::sync::Arc::new(tlsrptd::watch::SystemClock),
+    )
+    .unwrap();
+    let changes = watch.evaluate().await.unwrap().unwrap();
+    assert_eq!(changes.opened, 1, "{changes:?}");
+    let (_, api) = app.get_json("/api/v1/alerts?state=open").await;
+    let alert = &api["alerts"][0];
+    assert_eq!(alert["rule"], "failure-spike");
+
+    let browser = Browser::start().await;
+    browser.goto(&app.url("/")).await;
+    assert_eq!(
+        browser.value_of_attr("#alerts-open", "data-open").await,
+        "1"
+    );
+    browser.click("nav a[href=\"/alerts\"]").await;
+    let item = browser
+        .find("#open-alerts li[data-rule=\"failure-spike\"][data-domain=\"alerted.test\"]")
+        .await;
+    let text = browser.text(&item).await;
+    assert!(text.contains(alert["summary"].as_str().unwrap()), "{text}");
+    assert!(
+        text.contains(alert["detail"]["fix"].as_str().unwrap()),
+        "{text}"
+    );
+    assert_eq!(
+        browser.attr(&item, "data-severity").await.as_deref(),
+        Some("critical")
+    );
+    browser.find("#no-resolved-alerts").await;
+    browser.screenshot("alerts").await;
+    browser.quit().await;
+    app.stop().await;
+}

@@ -201,13 +201,14 @@ async fn pages_run_a_fixed_number_of_statements() {
             .map(|(_, n)| *n)
             .unwrap_or_default()
     };
-    // Overview: domain sums, reporters, trends, posture states, readiness verdicts (the
-    // "any report at all?" check runs only when the range is empty).
-    assert_eq!(count("/?"), 5, "{large:?}");
+    // Overview: domain sums, reporters, trends, posture states, readiness verdicts, the
+    // open-alert count of the navigation (the "any report at all?" check runs only when
+    // the range is empty).
+    assert_eq!(count("/?"), 6, "{large:?}");
     // Domain page: the summary's 4 (with the failure days), time series, policies seen,
     // the latest posture check; readiness: sessions by day (with their policy texts),
-    // failures by day, the posture check it weighs.
-    assert_eq!(count("/domains/"), 10, "{large:?}");
+    // failures by day, the posture check it weighs; the open-alert count.
+    assert_eq!(count("/domains/"), 11, "{large:?}");
     // Sums, then reporters.
     assert_eq!(count("/api/v1/domains?"), 2, "{large:?}");
     // Totals, failures (three breakdowns in one statement), organizations, policy types.

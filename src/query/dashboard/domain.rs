@@ -220,7 +220,8 @@ pub(super) async fn domain_page(
             &range,
             format!("/domains/{}", enc(&domain)),
             Vec::new(),
-        ),
+        )
+        .with_alerts(open_alerts(&state).await),
         reports_href: format!("/reports?domain={}&{}", enc(&domain), range.qs),
         chart: build_chart(&days, Series::Both, 720, 220, true),
         failed_chart: build_chart(&days, Series::Failed, 720, 160, true),

@@ -28,6 +28,7 @@ use chrono::{DateTime, Days, NaiveDate, NaiveTime, Utc};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
+mod alerts;
 mod auth;
 mod chart;
 mod domain;
@@ -38,6 +39,7 @@ mod readiness;
 mod rejections;
 mod reports;
 
+use alerts::*;
 use auth::*;
 use chart::*;
 use domain::*;
@@ -125,6 +127,7 @@ pub fn router(
         .route("/reports/{id}", get(report_page))
         .route("/reports/{id}/raw", get(report_raw))
         .route("/rejections", get(rejections_page))
+        .route("/alerts", get(alerts_page))
         .route("/submissions/{id}/raw", get(submission_raw))
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
@@ -267,6 +270,8 @@ struct Ctx {
     /// The main navigation (hidden on the login page, which cannot use it).
     show_nav: bool,
     css: String,
+    /// Open alerts, for the count in the navigation.
+    alerts_open: i64,
 }
 
 impl Ctx {
@@ -287,7 +292,14 @@ impl Ctx {
             logout: false,
             show_nav,
             css: format!("/assets/dashboard.css?v={}", *CSS_VERSION),
+            alerts_open: 0,
         }
+    }
+
+    /// The page with the count of open alerts in its navigation.
+    fn with_alerts(mut self, open: i64) -> Ctx {
+        self.alerts_open = open;
+        self
     }
 
     fn page(
@@ -321,6 +333,7 @@ impl Ctx {
             hidden,
             from_input: range.from_input.clone(),
             to_input: range.to_input.clone(),
+            alerts_open: 0,
             qs: range.qs.clone(),
             logout: state.token.is_some(),
             show_nav: true,

@@ -182,7 +182,8 @@ pub(super) async fn overview(
             &range,
             "/".to_owned(),
             Vec::new(),
-        ),
+        )
+        .with_alerts(open_alerts(&state).await),
         rows,
         columns,
         failing,

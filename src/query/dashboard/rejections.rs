@@ -51,7 +51,8 @@ pub(super) async fn rejections_page(
         &range,
         "/rejections".to_owned(),
         Vec::new(),
-    );
+    )
+    .with_alerts(open_alerts(&state).await);
     ctx.show_range = false;
     Ok(render(&RejectionsPage {
         ctx,

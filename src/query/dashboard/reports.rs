@@ -88,7 +88,8 @@ pub(super) async fn reports_page(
             &range,
             "/reports".to_owned(),
             hidden,
-        ),
+        )
+        .with_alerts(open_alerts(&state).await),
         domain: domain.unwrap_or_default(),
         organization: organization.unwrap_or_default(),
         rows,
@@ -290,7 +291,8 @@ pub(super) async fn report_page(
             &range,
             "/reports".to_owned(),
             Vec::new(),
-        ),
+        )
+        .with_alerts(open_alerts(&state).await),
         id,
         organization: r.organization_name.clone(),
         report_id: r.report_id.clone(),
