@@ -38,6 +38,9 @@ pub enum Command {
     /// Check domains' live TLS-RPT, MTA-STS and MX setup and print every finding with
     /// its fix. Exits 0 when no finding is an error, 1 otherwise, 2 on a usage error.
     Check(CheckArgs),
+    /// Alerting: send a test notification through a configured channel.
+    #[command(subcommand)]
+    Alerts(AlertsCommand),
     /// Judge whether domains' MTA-STS policies can move from testing to enforce, from
     /// their stored reports, and what would break. Exits 0 only when every domain is
     /// ready, 1 otherwise, 2 on a usage error.
@@ -265,6 +268,19 @@ fn parse_percent(s: &str) -> Result<f64, String> {
         .ok()
         .filter(|v| v.is_finite() && (0.0..=100.0).contains(v))
         .ok_or_else(|| format!("{s:?} is not a percentage between 0 and 100"))
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AlertsCommand {
+    /// Send a test notification through CHANNEL of the --config file and say whether it
+    /// was accepted (exit 0) or not (exit 1, with the reason).
+    Test {
+        /// The channel's `name` in the file.
+        channel: String,
+        /// The alerting configuration file.
+        #[arg(long = "config", env = "TLSRPT_CONFIG")]
+        config: PathBuf,
+    },
 }
 
 #[derive(Debug, Clone, Args)]

@@ -26,6 +26,7 @@ fn main() {
             Command::Migrate(db) => cli::migrate(db).await,
             Command::Check(check) => cli::check::run(check).await,
             Command::Readiness(args) => cli::readiness::run(args).await,
+            Command::Alerts(command) => cli::alerts::run(command).await,
         }
     });
     std::process::exit(code);

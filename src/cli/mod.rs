@@ -3,6 +3,7 @@
 //! In: parsed command-line arguments. Out: an exit code (0 success, 1 something was
 //! rejected, 2 usage or I/O error) and lines on stdout/stderr.
 
+pub mod alerts;
 pub mod check;
 pub mod import;
 pub mod readiness;

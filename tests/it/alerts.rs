@@ -341,3 +341,103 @@ async fn sqlite_two_nodes_send_each_notice_once() {
 async fn postgres_two_nodes_send_each_notice_once() {
     two_nodes_send_each_notice_once(&crate::helpers::postgres_url().await).await;
 }
+
+/// `tlsrptd alerts test CHANNEL`: accepted (0), refused by the receiver (1, with its
+/// answer), an unknown channel or a bad file (2, naming the file and the key); `serve`
+/// refuses to start on a bad file.
+#[tokio::test]
+async fn the_test_command_reports_the_channels_answer() {
+    let (good, seen) = webhook_sink(0).await;
+    let (bad, _) = webhook_sink(usize::MAX).await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("alerts.toml");
+    std::fs::write(
+        &file,
+        format!(
+            "[[channels]]\nname = \"good\"\ntype = \"webhook\"\nurl = \"{good}\"\nsecret = \"{SECRET}\"\n\n\
+             [[channels]]\nname = \"bad\"\ntype = \"webhook\"\nurl = \"{bad}\"\nsecret = \"{SECRET}\"\n"
+        ),
+    )
+    .unwrap();
+    let broken = dir.path().join("broken.toml");
+    std::fs::write(&broken, "[alerts]\ncooldown_hours = -1\n").unwrap();
+    let run = |args: Vec<String>| async move {
+        tokio::task::spawn_blocking(move || {
+            std::process::Command::new(env!("CARGO_BIN_EXE_tlsrptd"))
+                .args(&args)
+                .output()
+                .unwrap()
+        })
+        .await
+        .unwrap()
+    };
+    let path = file.display().to_string();
+    let out = run(vec![
+        "alerts".into(),
+        "test".into(),
+        "good".into(),
+        "--config".into(),
+        path.clone(),
+    ])
+    .await;
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    {
+        let seen = seen.lock().unwrap();
+        assert_eq!(seen.len(), 1);
+        assert_eq!(seen[0].0, 204, "signed");
+        assert_eq!(seen[0].2["kind"], "test");
+    }
+    let out = run(vec![
+        "alerts".into(),
+        "test".into(),
+        "bad".into(),
+        "--config".into(),
+        path.clone(),
+    ])
+    .await;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("500"),
+        "{out:?}"
+    );
+    let out = run(vec![
+        "alerts".into(),
+        "test".into(),
+        "pager".into(),
+        "--config".into(),
+        path,
+    ])
+    .await;
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("the file names: good, bad"));
+    let broken = broken.display().to_string();
+    for args in [
+        vec![
+            "alerts".to_owned(),
+            "test".into(),
+            "good".into(),
+            "--config".into(),
+            broken.clone(),
+        ],
+        vec![
+            "serve".to_owned(),
+            "--database".into(),
+            format!("sqlite://{}/t.db", dir.path().display()),
+            "--http-listen".into(),
+            "127.0.0.1:0".into(),
+            "--no-smtp".into(),
+            "--config".into(),
+            broken.clone(),
+        ],
+    ] {
+        let out = run(args).await;
+        assert_eq!(out.status.code(), Some(2));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains(&format!(
+                "{broken}: alerts.cooldown_hours: must be a number above 0"
+            )),
+            "{err}"
+        );
+    }
+}

@@ -38,6 +38,25 @@ const LEASE: Duration = Duration::from_secs(60);
 /// The lease's name in the store.
 const LEASE_NAME: &str = "alerts";
 
+/// The client channels are reached with: the public roots, no redirects (a channel's URL
+/// is the one configured; a redirect elsewhere is an error).
+pub fn http_client() -> Result<reqwest::Client, String> {
+    let mut roots = rustls::RootCertStore::empty();
+    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map_err(|e| e.to_string())?
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    reqwest::Client::builder()
+        .use_preconfigured_tls(tls)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .map_err(|e| e.to_string())
+}
+
 /// Evaluates the alert rules and drains the outbox; with several nodes on one database,
 /// only the one holding the lease does either. Cheap to clone.
 #[derive(Clone)]
@@ -56,21 +75,7 @@ impl AlertWatch {
         config: AlertConfig,
         clock: Arc<dyn Clock>,
     ) -> Result<AlertWatch, String> {
-        let mut roots = rustls::RootCertStore::empty();
-        roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-        let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
-            rustls::crypto::ring::default_provider(),
-        ))
-        .with_safe_default_protocol_versions()
-        .map_err(|e| e.to_string())?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-        let client = reqwest::Client::builder()
-            .use_preconfigured_tls(tls)
-            // A channel's URL is the one configured; a redirect elsewhere is an error.
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .map_err(|e| e.to_string())?;
+        let client = http_client()?;
         let node = format!(
             "{}-{}",
             std::process::id(),

@@ -125,6 +125,33 @@ pub async fn deliver(
     Err(format!("{status}: {cut}"))
 }
 
+/// A notice of a made-up alert, for `tlsrptd alerts test`.
+pub fn test_notice(channel: &str, now: DateTime<Utc>) -> DueNotice {
+    DueNotice {
+        id: 0,
+        channel: channel.to_owned(),
+        kind: "test".to_owned(),
+        attempts: 0,
+        alert: crate::store::Alert {
+            id: 0,
+            domain: "example.com".to_owned(),
+            rule: "failure-spike".to_owned(),
+            subject: String::new(),
+            severity: "info".to_owned(),
+            state: "open".to_owned(),
+            opened_at: now,
+            last_seen_at: now,
+            resolved_at: None,
+            summary: "a test notification from tlsrptd: this channel works".to_owned(),
+            detail: serde_json::json!({
+                "numbers": {},
+                "explanation": "sent by `tlsrptd alerts test`",
+                "fix": "nothing to do",
+            }),
+        },
+    }
+}
+
 /// Delivers the notices due at `now`; returns how many were sent.
 pub async fn send_due(
     store: &Store,
