@@ -441,3 +441,124 @@ async fn the_test_command_reports_the_channels_answer() {
         );
     }
 }
+
+/// Messages an SMTP sink received: (over TLS, the DATA).
+type Mail = Arc<Mutex<Vec<(bool, String)>>>;
+
+/// One SMTP conversation; returns the stream when the client asked for STARTTLS.
+async fn smtp_conversation<S>(stream: S, secure: bool, mail: Mail) -> Option<S>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    let mut s = BufReader::new(stream);
+    if !secure {
+        s.write_all(b"220 sink.test ESMTP\r\n").await.ok()?;
+    }
+    loop {
+        let mut line = String::new();
+        if s.read_line(&mut line).await.ok()? == 0 {
+            return None;
+        }
+        let command = line.to_ascii_uppercase();
+        let reply: &[u8] = if command.starts_with("EHLO") {
+            if secure {
+                b"250-sink.test\r\n250 8BITMIME\r\n"
+            } else {
+                b"250-sink.test\r\n250 STARTTLS\r\n"
+            }
+        } else if command.starts_with("STARTTLS") {
+            s.write_all(b"220 go ahead\r\n").await.ok()?;
+            return Some(s.into_inner());
+        } else if command.starts_with("DATA") {
+            s.write_all(b"354 end with .\r\n").await.ok()?;
+            let mut data = String::new();
+            loop {
+                let mut l = String::new();
+                if s.read_line(&mut l).await.ok()? == 0 || l == ".\r\n" {
+                    break;
+                }
+                data.push_str(&l);
+            }
+            mail.lock().unwrap().push((secure, data));
+            b"250 queued\r\n"
+        } else if command.starts_with("QUIT") {
+            let _ = s.write_all(b"221 bye\r\n").await;
+            return None;
+        } else {
+            b"250 ok\r\n"
+        };
+        s.write_all(reply).await.ok()?;
+    }
+}
+
+/// An SMTP relay on 127.0.0.1:0 offering STARTTLS with a certificate for `localhost`
+/// from a test CA; returns its port, the CA's PEM and what it received.
+async fn smtp_sink() -> (u16, String, Mail) {
+    let pki = crate::posture::Pki::new();
+    let tls = crate::posture::server_config(crate::posture::BySni {
+        certs: Default::default(),
+        fallback: Some(pki.leaf("localhost", None)),
+    });
+    let acceptor = tokio_rustls::TlsAcceptor::from(tls);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let mail: Mail = Arc::default();
+    let received = mail.clone();
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            let (acceptor, mail) = (acceptor.clone(), mail.clone());
+            tokio::spawn(async move {
+                if let Some(plain) = smtp_conversation(tcp, false, mail.clone()).await
+                    && let Ok(secure) = acceptor.accept(plain).await
+                {
+                    smtp_conversation(secure, true, mail).await;
+                }
+            });
+        }
+    });
+    (port, pki.ca_pem.clone(), received)
+}
+
+/// An email channel delivers the notice over STARTTLS to the relay, with a plain-text and
+/// an HTML part naming the problem and its fix.
+#[tokio::test]
+async fn an_email_channel_sends_the_notice_over_starttls() {
+    let (port, ca, mail) = smtp_sink().await;
+    let dir = tempfile::tempdir().unwrap();
+    let ca_file = dir.path().join("relay-ca.pem");
+    std::fs::write(&ca_file, ca).unwrap();
+    let text = format!(
+        "[alerts]\ndashboard_url = \"https://tlsrpt.example.net\"\n\n[[channels]]\nname = \"mail\"\ntype = \"email\"\n\
+         smtp_host = \"localhost\"\nsmtp_port = {port}\ntls = \"starttls\"\nca_file = \"{}\"\n\
+         from = \"tlsrptd@example.net\"\nto = [\"ops@example.net\"]\nmin_severity = \"warning\"\n",
+        ca_file.display()
+    );
+    let config = parse("mail.toml", &text, &|_| None).unwrap();
+    let (store, _dir) = crate::helpers::sqlite_store().await;
+    let now = Utc::now();
+    spike(&store, "mailed.test", now).await;
+    let watch = AlertWatch::new(store.clone(), config, TestClock::new(now)).unwrap();
+    watch.evaluate().await.unwrap().unwrap();
+    assert_eq!(
+        watch.send().await.unwrap(),
+        1,
+        "{:?}",
+        store.list_notices("", 5).await.unwrap()
+    );
+    let mail = mail.lock().unwrap();
+    assert_eq!(mail.len(), 1);
+    let (secure, data) = &mail[0];
+    assert!(*secure, "sent after STARTTLS");
+    assert!(
+        data.contains("Subject: [tlsrptd] [CRITICAL] failure-spike opened: mailed.test"),
+        "{data}"
+    );
+    assert!(data.contains("To: ops@example.net"));
+    assert!(data.contains("Content-Type: text/plain") && data.contains("Content-Type: text/html"));
+    assert!(
+        data.contains("https://tlsrpt.example.net/domains/mailed.test"),
+        "{data}"
+    );
+    assert!(data.contains("Renew the MX certificate"), "{data}");
+}

@@ -33,7 +33,7 @@ pub(crate) const OWN_ADDRESS: &str = "tlsrpt@reports.test";
 /// A test certificate authority.
 pub(crate) struct Pki {
     issuer: rcgen::Issuer<'static, rcgen::KeyPair>,
-    ca_pem: String,
+    pub(crate) ca_pem: String,
 }
 
 impl Pki {
@@ -57,7 +57,7 @@ impl Pki {
     }
 
     /// A leaf for `name`, expiring in `days` days (10 years when `None`).
-    fn leaf(&self, name: &str, days: Option<i64>) -> Arc<CertifiedKey> {
+    pub(crate) fn leaf(&self, name: &str, days: Option<i64>) -> Arc<CertifiedKey> {
         let mut params = rcgen::CertificateParams::new(vec![name.to_owned()]).unwrap();
         if let Some(days) = days {
             let end = Utc::now() + chrono::Duration::days(days);
@@ -73,9 +73,9 @@ impl Pki {
 
 /// Picks the certificate by SNI; a fallback for every other name.
 #[derive(Debug)]
-struct BySni {
-    certs: HashMap<String, Arc<CertifiedKey>>,
-    fallback: Option<Arc<CertifiedKey>>,
+pub(crate) struct BySni {
+    pub(crate) certs: HashMap<String, Arc<CertifiedKey>>,
+    pub(crate) fallback: Option<Arc<CertifiedKey>>,
 }
 
 impl ResolvesServerCert for BySni {
@@ -87,7 +87,7 @@ impl ResolvesServerCert for BySni {
     }
 }
 
-fn server_config(resolver: BySni) -> Arc<rustls::ServerConfig> {
+pub(crate) fn server_config(resolver: BySni) -> Arc<rustls::ServerConfig> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     Arc::new(
         rustls::ServerConfig::builder_with_provider(provider)

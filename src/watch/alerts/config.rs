@@ -102,6 +102,33 @@ pub enum ChannelKind {
     Slack { url: String },
     /// A Mattermost incoming webhook (`{"text": …}`, Markdown).
     Mattermost { url: String },
+    /// Email through an SMTP relay, plain-text and HTML parts.
+    Email(Box<EmailChannel>),
+}
+
+/// How an email channel reaches its relay.
+#[derive(Debug, Clone)]
+pub struct EmailChannel {
+    pub host: String,
+    pub port: u16,
+    pub tls: EmailTls,
+    /// User name and password, when the relay asks for them.
+    pub credentials: Option<(String, String)>,
+    pub from: String,
+    pub to: Vec<String>,
+    /// Extra trusted root (PEM, `ca_file`) for a relay with a private CA.
+    pub extra_root: Option<Vec<u8>>,
+}
+
+/// The relay's TLS.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EmailTls {
+    /// Plain connection upgraded with STARTTLS, which must succeed (port 587).
+    StartTls,
+    /// TLS from the first byte (port 465).
+    Implicit,
+    /// No TLS: only to a relay on a loopback address.
+    None,
 }
 
 #[derive(Debug, Deserialize)]
@@ -155,6 +182,16 @@ struct ChannelSection {
     #[serde(default)]
     domains: Vec<String>,
     timeout_seconds: Option<f64>,
+    smtp_host: Option<String>,
+    smtp_port: Option<u16>,
+    tls: Option<String>,
+    username: Option<String>,
+    password: Option<String>,
+    password_env: Option<String>,
+    from: Option<String>,
+    #[serde(default)]
+    to: Vec<String>,
+    ca_file: Option<String>,
 }
 
 /// Longest delivery attempt a channel may ask for: the sender waits on it.
@@ -228,6 +265,109 @@ impl ThresholdSection {
         }
         Ok(t)
     }
+}
+
+/// An email channel's settings, checked.
+fn email_channel(
+    c: &ChannelSection,
+    key: &dyn Fn(&str) -> String,
+    err: &dyn Fn(String, String) -> ConfigError,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<EmailChannel, ConfigError> {
+    let host = c
+        .smtp_host
+        .clone()
+        .ok_or_else(|| err(key("smtp_host"), "an email channel needs its relay".into()))?;
+    let tls = match c.tls.as_deref().unwrap_or("starttls") {
+        "starttls" => EmailTls::StartTls,
+        "implicit" => EmailTls::Implicit,
+        "none" => EmailTls::None,
+        other => {
+            return Err(err(
+                key("tls"),
+                format!("{other:?} is not starttls, implicit or none"),
+            ));
+        }
+    };
+    let loopback = host == "localhost"
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    if tls == EmailTls::None && !loopback {
+        return Err(err(
+            key("tls"),
+            "none sends alerts and the password in the clear: only to a relay on a loopback address".into(),
+        ));
+    }
+    let port = c.smtp_port.unwrap_or(match tls {
+        EmailTls::StartTls => 587,
+        EmailTls::Implicit => 465,
+        EmailTls::None => 25,
+    });
+    let password = match (&c.password, &c.password_env) {
+        (Some(p), None) => Some(p.clone()),
+        (None, Some(var)) => Some(env(var).ok_or_else(|| {
+            err(
+                key("password_env"),
+                format!("the environment variable {var} is not set"),
+            )
+        })?),
+        (None, None) => None,
+        (Some(_), Some(_)) => {
+            return Err(err(
+                key("password"),
+                "give password or password_env, not both".into(),
+            ));
+        }
+    };
+    let credentials = match (&c.username, password) {
+        (Some(user), Some(pass)) => Some((user.clone(), pass)),
+        (None, None) => None,
+        _ => {
+            return Err(err(
+                key("username"),
+                "username and a password go together".into(),
+            ));
+        }
+    };
+    let mailbox = |field: &str, value: &str| -> Result<String, ConfigError> {
+        value
+            .parse::<lettre::message::Mailbox>()
+            .map(|_| value.to_owned())
+            .map_err(|e| err(key(field), format!("{value:?} is not an address: {e}")))
+    };
+    let from = mailbox(
+        "from",
+        c.from
+            .as_deref()
+            .ok_or_else(|| err(key("from"), "an email channel needs a From address".into()))?,
+    )?;
+    if c.to.is_empty() {
+        return Err(err(
+            key("to"),
+            "an email channel needs at least one recipient".into(),
+        ));
+    }
+    let to =
+        c.to.iter()
+            .map(|t| mailbox("to", t))
+            .collect::<Result<Vec<_>, _>>()?;
+    let extra_root = match &c.ca_file {
+        Some(path) => Some(
+            std::fs::read(path)
+                .map_err(|e| err(key("ca_file"), format!("cannot read {path}: {e}")))?,
+        ),
+        None => None,
+    };
+    Ok(EmailChannel {
+        host,
+        port,
+        tls,
+        credentials,
+        from,
+        to,
+        extra_root,
+    })
 }
 
 /// Reads and checks the file at `path`.
@@ -349,10 +489,11 @@ pub fn parse(
             }
             "slack" => ChannelKind::Slack { url: url("url")? },
             "mattermost" => ChannelKind::Mattermost { url: url("url")? },
+            "email" => ChannelKind::Email(Box::new(email_channel(c, &key, &err, env)?)),
             other => {
                 return Err(err(
                     key("type"),
-                    format!("{other:?} is not a channel type (webhook, slack, mattermost)"),
+                    format!("{other:?} is not a channel type (webhook, slack, mattermost, email)"),
                 ));
             }
         };
@@ -502,6 +643,21 @@ domains = ["example.com"]
                 "1 to 7",
             ),
             ("[alerts]\nunknown = 1\n", "line 2", "unknown field"),
+            (
+                "[[channels]]\nname = \"m\"\ntype = \"email\"\nsmtp_host = \"mail.example.net\"\ntls = \"none\"\nfrom = \"a@b.c\"\nto = [\"d@e.f\"]\n",
+                "channels[0] (m).tls",
+                "loopback",
+            ),
+            (
+                "[[channels]]\nname = \"m\"\ntype = \"email\"\nsmtp_host = \"mail.example.net\"\nfrom = \"not an address\"\nto = [\"d@e.f\"]\n",
+                "channels[0] (m).from",
+                "not an address",
+            ),
+            (
+                "[[channels]]\nname = \"m\"\ntype = \"email\"\nsmtp_host = \"mail.example.net\"\nfrom = \"a@b.c\"\n",
+                "channels[0] (m).to",
+                "at least one recipient",
+            ),
         ];
         for (text, key, problem) in cases {
             let e = parse("alerts.toml", text, &env).unwrap_err();

@@ -13,7 +13,7 @@ use chrono::{DateTime, Utc};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
-use super::config::{AlertConfig, Channel, ChannelKind};
+use super::config::{AlertConfig, Channel, ChannelKind, EmailChannel, EmailTls};
 use crate::store::{DueNotice, Store, StoreError};
 
 /// Notices taken per pass.
@@ -88,6 +88,105 @@ pub fn chat_text(notice: &DueNotice, link: &str) -> String {
     )
 }
 
+/// The subject line of an email notice.
+pub fn email_subject(notice: &DueNotice) -> String {
+    let a = &notice.alert;
+    let what = match notice.kind.as_str() {
+        "resolved" => "resolved",
+        "reminder" => "still open",
+        "test" => "test",
+        _ => "opened",
+    };
+    format!(
+        "[tlsrptd] [{}] {} {what}: {}",
+        a.severity.to_uppercase(),
+        a.rule,
+        a.domain
+    )
+}
+
+/// Escapes text for HTML.
+fn html_escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// Sends an email notice through the channel's relay.
+async fn send_email(
+    email: &EmailChannel,
+    channel: &Channel,
+    notice: &DueNotice,
+    link: &str,
+) -> Result<(), String> {
+    use lettre::message::{Mailbox, MultiPart};
+    use lettre::transport::smtp::authentication::Credentials;
+    use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
+    use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+
+    let a = &notice.alert;
+    let text = |key: &str| {
+        a.detail
+            .get(key)
+            .and_then(|v| v.as_str())
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let plain = format!(
+        "{}\n\n{}\n\nFix: {}\n\n{link}\n",
+        a.summary,
+        text("explanation"),
+        text("fix")
+    );
+    let html = format!(
+        "<p><strong>{}</strong></p><p>{}</p><p><strong>Fix:</strong> {}</p><p><a href=\"{}\">{}</a></p>",
+        html_escape(&a.summary),
+        html_escape(&text("explanation")),
+        html_escape(&text("fix")),
+        html_escape(link),
+        html_escape(link)
+    );
+    let mut builder = Message::builder()
+        .from(email.from.parse::<Mailbox>().map_err(|e| e.to_string())?)
+        .subject(email_subject(notice))
+        .message_id(None);
+    for to in &email.to {
+        builder = builder.to(to.parse::<Mailbox>().map_err(|e| e.to_string())?);
+    }
+    let message = builder
+        .header(lettre::message::header::ContentTransferEncoding::QuotedPrintable)
+        .multipart(MultiPart::alternative_plain_html(plain, html))
+        .map_err(|e| e.to_string())?;
+    let parameters = || -> Result<TlsParameters, String> {
+        let mut params = TlsParameters::builder(email.host.clone());
+        if let Some(pem) = &email.extra_root {
+            params = params.add_root_certificate(
+                Certificate::from_pem(pem).map_err(|e| format!("ca_file: {e}"))?,
+            );
+        }
+        params.build_rustls().map_err(|e| e.to_string())
+    };
+    let tls = match email.tls {
+        EmailTls::StartTls => Tls::Required(parameters()?),
+        EmailTls::Implicit => Tls::Wrapper(parameters()?),
+        EmailTls::None => Tls::None,
+    };
+    let mut transport = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&email.host)
+        .port(email.port)
+        .tls(tls)
+        .timeout(Some(channel.timeout));
+    if let Some((user, pass)) = &email.credentials {
+        transport = transport.credentials(Credentials::new(user.clone(), pass.clone()));
+    }
+    transport
+        .build()
+        .send(message)
+        .await
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+}
+
 /// Delivers one notice to `channel`; the error says why not.
 pub async fn deliver(
     client: &reqwest::Client,
@@ -96,6 +195,7 @@ pub async fn deliver(
     link: &str,
 ) -> Result<(), String> {
     let (url, body, signature) = match &channel.kind {
+        ChannelKind::Email(email) => return send_email(email, channel, notice, link).await,
         ChannelKind::Webhook { url, secret } => {
             let body = webhook_body(notice, link).to_string();
             let sig = signature(secret, body.as_bytes());
