@@ -102,6 +102,8 @@ const REPORTERS: &str = "SELECT p.organization_name, \
     (p.start_at - ((p.start_at % 86400) + 86400) % 86400) / 86400 AS day, \
     MAX(r.received_at) FROM policies p JOIN reports r ON r.id = p.report_row \
     WHERE p.policy_domain = $1 AND p.start_at >= $2 GROUP BY 1, 2";
+const LAST_RECEIVED: &str = "SELECT MAX(r.received_at) FROM policies p \
+    JOIN reports r ON r.id = p.report_row WHERE p.policy_domain = $1";
 /// Takes the lease when it is free, expired, or already ours.
 const TAKE_LEASE: &str = "INSERT INTO leases (name, holder, until) VALUES ($1, $2, $3) \
     ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, until = excluded.until \
@@ -273,6 +275,16 @@ impl Store {
                 .bind(domain)
                 .bind(from)
                 .fetch_all(pool)
+                .await?
+        }))
+    }
+
+    /// When the latest report naming `domain` was received, however long ago.
+    pub async fn last_received(&self, domain: &str) -> Result<Option<i64>, StoreError> {
+        Ok(on_pool!(self, |pool| {
+            sqlx::query_scalar(LAST_RECEIVED)
+                .bind(domain)
+                .fetch_one(pool)
                 .await?
         }))
     }

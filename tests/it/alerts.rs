@@ -562,3 +562,51 @@ async fn an_email_channel_sends_the_notice_over_starttls() {
     );
     assert!(data.contains("Renew the MX certificate"), "{data}");
 }
+
+/// A domain whose reports stopped raises `no-reports` after 72 hours, and stays on the
+/// overview marked silent even for a range that holds none of its reports.
+#[tokio::test]
+async fn a_silent_domain_stays_on_the_overview() {
+    let app = crate::helpers::spawn_app(crate::helpers::Db::Sqlite, |_| {}).await;
+    let store = Store::open(&app.database_url).await.unwrap();
+    let now = Utc::now();
+    let t = today();
+    let received = now - chrono::Duration::hours(96);
+    for day in t - 10..t - 4 {
+        store_day(&store, "a.test", "gone.test", day, 1_000, &[], received).await;
+    }
+    let watch =
+        AlertWatch::new(store.clone(), AlertConfig::default(), TestClock::new(now)).unwrap();
+    watch.evaluate().await.unwrap().unwrap();
+    let open = open_alerts(&store).await;
+    assert!(
+        open.contains(&("no-reports".into(), String::new())),
+        "{open:?}"
+    );
+    let html = app
+        .client
+        .get(app.url("/?days=3"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let row = html
+        .find("data-domain=\"gone.test\"")
+        .expect("the silent domain is listed");
+    assert!(
+        html[row..].contains("data-silent=\"true\""),
+        "marked silent"
+    );
+    // It stays open (and listed) after its reports leave the evaluated month.
+    let later = AlertWatch::new(
+        store.clone(),
+        AlertConfig::default(),
+        TestClock::new(now + chrono::Duration::days(40)),
+    )
+    .unwrap();
+    later.evaluate().await.unwrap().unwrap();
+    let open = open_alerts(&store).await;
+    assert!(open.contains(&("no-reports".into(), String::new())), "{open:?}");
+}

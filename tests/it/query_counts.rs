@@ -202,9 +202,9 @@ async fn pages_run_a_fixed_number_of_statements() {
             .unwrap_or_default()
     };
     // Overview: domain sums, reporters, trends, posture states, readiness verdicts, the
-    // open-alert count of the navigation (the "any report at all?" check runs only when
-    // the range is empty).
-    assert_eq!(count("/?"), 6, "{large:?}");
+    // open alerts (silent domains), the open-alert count of the navigation (the "any
+    // report at all?" check runs only when the range is empty).
+    assert_eq!(count("/?"), 7, "{large:?}");
     // Domain page: the summary's 4 (with the failure days), time series, policies seen,
     // the latest posture check; readiness: sessions by day (with their policy texts),
     // failures by day, the posture check it weighs; the open-alert count.

@@ -22,6 +22,8 @@ pub(super) struct DomainRow {
     pub(super) posture: Option<Badge>,
     /// The latest readiness verdict the schedule judged; `None` before it has.
     pub(super) readiness: Option<VerdictBadge>,
+    /// No report for the domain for 72 hours and more (an open `no-reports` alert).
+    pub(super) silent: bool,
 }
 
 pub(super) struct SortLink {
@@ -64,14 +66,24 @@ pub(super) async fn overview(
     let range = Range::from_params(&p);
     // The list, the trends and the posture states are independent reads: run them side
     // by side.
-    let (domains, trends, postures, verdicts) = tokio::join!(
+    let (domains, trends, postures, verdicts, silent) = tokio::join!(
         state.store.list_domains(range.time_range()),
         state
             .store
             .domain_trends(range.time_range(), SPARKLINE_POINTS),
         state.store.posture_states(),
         state.store.readiness_verdicts(),
+        state
+            .store
+            .list_alerts("", "open", i64::from(crate::store::MAX_PAGE)),
     );
+    // Domains gone quiet: marked, and listed even when the range holds none of their
+    // reports, so a domain whose reports stopped does not drop off the page.
+    let silent: std::collections::BTreeSet<String> = silent?
+        .into_iter()
+        .filter(|a| a.rule == "no-reports")
+        .map(|a| a.domain)
+        .collect();
     let domains = domains?;
     let postures = postures?;
     let verdicts = verdicts?;
@@ -105,9 +117,34 @@ pub(super) async fn overview(
                     .get(&crate::posture::domain::normalize(&d.domain).unwrap_or_default())
                     .map(|state| Badge::of(state)),
                 readiness: verdicts.get(&d.domain).map(|v| VerdictBadge::of(v)),
+                silent: silent.contains(&d.domain),
             }
         })
         .collect();
+    for domain in &silent {
+        if rows.iter().any(|r| &r.domain == domain) {
+            continue;
+        }
+        rows.push(DomainRow {
+            href: format!("/domains/{}?{}", enc(domain), range.qs),
+            domain: domain.clone(),
+            sessions: 0,
+            failed: 0,
+            rate: 0.0,
+            rate_text: "—".to_owned(),
+            reporters: 0,
+            reports: 0,
+            last_report: "none in this range".to_owned(),
+            last_report_iso: String::new(),
+            health: "warn",
+            spark: None,
+            posture: postures
+                .get(&crate::posture::domain::normalize(domain).unwrap_or_default())
+                .map(|state| Badge::of(state)),
+            readiness: verdicts.get(domain).map(|v| VerdictBadge::of(v)),
+            silent: true,
+        });
+    }
     // Domains with failures first whatever the column, then the chosen order.
     rows.sort_by(|a, b| {
         let key = match sort {

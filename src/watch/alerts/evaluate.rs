@@ -75,6 +75,13 @@ pub async fn activity(
             last_received,
         });
     }
+    if activity.last_received.is_none() {
+        // Silent for longer than the days read: when did it last report at all?
+        activity.last_received = store
+            .last_received(domain)
+            .await?
+            .and_then(|t| DateTime::from_timestamp(t, 0));
+    }
     // The newest STS policy text, and the first day it was seen in the days read.
     let sessions = sessions?;
     let newest = sessions
