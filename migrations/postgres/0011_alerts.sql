@@ -47,3 +47,12 @@ CREATE TABLE leases (
     holder  TEXT    NOT NULL,
     until   BIGINT  NOT NULL
 );
+
+-- Digests sent: one row per digest and period (a day, or an ISO week), so a digest goes
+-- out once per period whichever node sends it and however often it restarts.
+CREATE TABLE digests_sent (
+    name     TEXT    NOT NULL,
+    period   TEXT    NOT NULL,               -- 2026-12-05, or 2026-W49
+    sent_at  BIGINT  NOT NULL,
+    PRIMARY KEY (name, period)
+);

@@ -102,6 +102,9 @@ const REPORTERS: &str = "SELECT p.organization_name, \
     (p.start_at - ((p.start_at % 86400) + 86400) % 86400) / 86400 AS day, \
     MAX(r.received_at) FROM policies p JOIN reports r ON r.id = p.report_row \
     WHERE p.policy_domain = $1 AND p.start_at >= $2 GROUP BY 1, 2";
+const DIGEST_SENT: &str = "SELECT COUNT(*) FROM digests_sent WHERE name = $1 AND period = $2";
+const MARK_DIGEST: &str = "INSERT INTO digests_sent (name, period, sent_at) VALUES ($1, $2, $3) \
+    ON CONFLICT (name, period) DO NOTHING";
 const LAST_RECEIVED: &str = "SELECT MAX(r.received_at) FROM policies p \
     JOIN reports r ON r.id = p.report_row WHERE p.policy_domain = $1";
 /// Takes the lease when it is free, expired, or already ours.
@@ -277,6 +280,36 @@ impl Store {
                 .fetch_all(pool)
                 .await?
         }))
+    }
+
+    /// Whether digest `name` went out for `period`.
+    pub async fn digest_sent(&self, name: &str, period: &str) -> Result<bool, StoreError> {
+        let n: i64 = on_pool!(self, |pool| {
+            sqlx::query_scalar(DIGEST_SENT)
+                .bind(name)
+                .bind(period)
+                .fetch_one(pool)
+                .await?
+        });
+        Ok(n > 0)
+    }
+
+    /// Records that digest `name` went out for `period`.
+    pub async fn mark_digest_sent(
+        &self,
+        name: &str,
+        period: &str,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        on_pool!(self, |pool| {
+            sqlx::query(MARK_DIGEST)
+                .bind(name)
+                .bind(period)
+                .bind(now)
+                .execute(pool)
+                .await?;
+        });
+        Ok(())
     }
 
     /// When the latest report naming `domain` was received, however long ago.

@@ -478,7 +478,8 @@ where
                 if s.read_line(&mut l).await.ok()? == 0 || l == ".\r\n" {
                     break;
                 }
-                data.push_str(&l);
+                // Undo dot-stuffing (RFC 5321 §4.5.2).
+                data.push_str(l.strip_prefix('.').unwrap_or(&l));
             }
             mail.lock().unwrap().push((secure, data));
             b"250 queued\r\n"
@@ -608,5 +609,104 @@ async fn a_silent_domain_stays_on_the_overview() {
     .unwrap();
     later.evaluate().await.unwrap().unwrap();
     let open = open_alerts(&store).await;
-    assert!(open.contains(&("no-reports".into(), String::new())), "{open:?}");
+    assert!(
+        open.contains(&("no-reports".into(), String::new())),
+        "{open:?}"
+    );
+}
+
+/// Slack- and Mattermost-compatible channels post `{"text": …}` with the severity, the
+/// rule, what happened, the fix and the link.
+#[tokio::test]
+async fn chat_channels_post_their_text() {
+    let bodies: Arc<Mutex<Vec<serde_json::Value>>> = Arc::default();
+    let seen = bodies.clone();
+    let app = axum::Router::new().route(
+        "/{chat}",
+        axum::routing::post(move |axum::Json(body): axum::Json<serde_json::Value>| {
+            let seen = seen.clone();
+            async move {
+                seen.lock().unwrap().push(body);
+                StatusCode::OK
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let text = format!(
+        "[[channels]]\nname = \"slack\"\ntype = \"slack\"\nurl = \"http://{addr}/slack\"\n\n\
+         [[channels]]\nname = \"mm\"\ntype = \"mattermost\"\nurl = \"http://{addr}/mattermost\"\n"
+    );
+    let config = parse("chat.toml", &text, &|_| None).unwrap();
+    let (store, _dir) = crate::helpers::sqlite_store().await;
+    let now = Utc::now();
+    spike(&store, "chat.test", now).await;
+    let watch = AlertWatch::new(store.clone(), config, TestClock::new(now)).unwrap();
+    watch.evaluate().await.unwrap().unwrap();
+    assert_eq!(watch.send().await.unwrap(), 2);
+    let bodies = bodies.lock().unwrap();
+    assert_eq!(bodies.len(), 2);
+    for body in bodies.iter() {
+        let text = body["text"].as_str().unwrap();
+        assert!(
+            text.starts_with("[CRITICAL] failure-spike opened: chat.test: 60 failed sessions"),
+            "{text}"
+        );
+        assert!(text.contains("Fix: Renew the MX certificate"), "{text}");
+        assert!(text.ends_with("/domains/chat.test"), "{text}");
+    }
+}
+
+/// A daily digest goes out once per day from its hour, through the email channel's relay,
+/// with each domain's sessions, failure rate, readiness and open alerts.
+#[tokio::test]
+async fn a_daily_digest_goes_out_once_a_day() {
+    let (port, ca, mail) = smtp_sink().await;
+    let dir = tempfile::tempdir().unwrap();
+    let ca_file = dir.path().join("relay-ca.pem");
+    std::fs::write(&ca_file, ca).unwrap();
+    let text = format!(
+        "[[channels]]\nname = \"mail\"\ntype = \"email\"\nsmtp_host = \"localhost\"\nsmtp_port = {port}\n\
+         ca_file = \"{}\"\nfrom = \"tlsrptd@example.net\"\nto = [\"ops@example.net\"]\n\n\
+         [[digests]]\nname = \"daily\"\nchannel = \"mail\"\nto = [\"owner@example.net\"]\nevery = \"daily\"\nhour = 7\n",
+        ca_file.display()
+    );
+    let config = parse("digest.toml", &text, &|_| None).unwrap();
+    let (store, _dir) = crate::helpers::sqlite_store().await;
+    let t = today();
+    let yesterday = t - 1;
+    let detail = [("certificate-expired", "192.0.2.1", "mx1.example.org", 25)];
+    store_day(
+        &store,
+        "a.test",
+        "digest.test",
+        yesterday,
+        975,
+        &detail,
+        Utc::now(),
+    )
+    .await;
+    let seven = DateTime::from_timestamp(t * 86_400 + 7 * 3600, 0).unwrap();
+    let clock = TestClock::new(seven - chrono::Duration::seconds(1));
+    let watch = AlertWatch::new(store.clone(), config, clock.clone()).unwrap();
+    assert_eq!(watch.send_digests().await.unwrap(), 0, "not before 07:00");
+    clock.advance(chrono::Duration::seconds(1));
+    assert_eq!(watch.send_digests().await.unwrap(), 1);
+    assert_eq!(watch.send_digests().await.unwrap(), 0, "once a day");
+    {
+        let mail = mail.lock().unwrap();
+        assert_eq!(mail.len(), 1);
+        // Quoted-printable soft line breaks joined.
+        let data = mail[0].1.replace("=\r\n", "");
+        assert!(data.contains("To: owner@example.net"), "{data}");
+        assert!(data.contains("Subject: [tlsrptd] daily digest "), "{data}");
+        assert!(
+            data.contains("digest.test: 1000 sessions, 25 failed (2.50 %); enforce readiness: not judged; open alerts: 0"),
+            "{data}"
+        );
+    }
+    clock.advance(chrono::Duration::days(1));
+    assert_eq!(watch.send_digests().await.unwrap(), 1, "the next day's");
+    assert_eq!(mail.lock().unwrap().len(), 2);
 }

@@ -35,6 +35,29 @@ pub struct AlertConfig {
     /// The dashboard's public URL, for the link in each notice; without it the link is a
     /// path.
     pub dashboard_url: Option<String>,
+    pub digests: Vec<Digest>,
+}
+
+/// A daily or weekly summary email.
+#[derive(Debug, Clone)]
+pub struct Digest {
+    pub name: String,
+    /// The email channel whose relay and From it uses.
+    pub channel: String,
+    pub to: Vec<String>,
+    pub every: DigestEvery,
+    /// The UTC hour it goes out.
+    pub hour: u32,
+    /// Only these domains; empty: all.
+    pub domains: Vec<String>,
+}
+
+/// How often a digest goes out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DigestEvery {
+    Daily,
+    /// On this weekday.
+    Weekly(chrono::Weekday),
 }
 
 impl Default for AlertConfig {
@@ -46,6 +69,7 @@ impl Default for AlertConfig {
             evaluate_every: Duration::from_secs(300),
             channels: Vec::new(),
             dashboard_url: None,
+            digests: Vec::new(),
         }
     }
 }
@@ -138,6 +162,22 @@ struct File {
     alerts: AlertsSection,
     #[serde(default)]
     channels: Vec<ChannelSection>,
+    #[serde(default)]
+    digests: Vec<DigestSection>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DigestSection {
+    name: String,
+    channel: String,
+    #[serde(default)]
+    to: Vec<String>,
+    every: String,
+    hour: Option<u32>,
+    weekday: Option<String>,
+    #[serde(default)]
+    domains: Vec<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -531,6 +571,74 @@ pub fn parse(
                 .map(|d| crate::report::normalize_domain(d))
                 .collect(),
             timeout: Duration::from_secs_f64(timeout),
+        });
+    }
+    for (i, d) in parsed.digests.iter().enumerate() {
+        let key = |field: &str| format!("digests[{i}] ({}).{field}", d.name);
+        if d.name.is_empty() || config.digests.iter().any(|o: &Digest| o.name == d.name) {
+            return Err(err(key("name"), "must be present and unique".into()));
+        }
+        let to = match config.channel(&d.channel).map(|c| &c.kind) {
+            Some(ChannelKind::Email(email)) => {
+                if d.to.is_empty() {
+                    email.to.clone()
+                } else {
+                    for t in &d.to {
+                        t.parse::<lettre::message::Mailbox>()
+                            .map_err(|e| err(key("to"), format!("{t:?} is not an address: {e}")))?;
+                    }
+                    d.to.clone()
+                }
+            }
+            Some(_) => {
+                return Err(err(
+                    key("channel"),
+                    format!("{:?} is not an email channel", d.channel),
+                ));
+            }
+            None => {
+                return Err(err(
+                    key("channel"),
+                    format!("no channel named {:?}", d.channel),
+                ));
+            }
+        };
+        let every = match (d.every.as_str(), &d.weekday) {
+            ("daily", None) => DigestEvery::Daily,
+            ("weekly", day) => {
+                let day = day.as_deref().unwrap_or("monday");
+                DigestEvery::Weekly(day.parse::<chrono::Weekday>().map_err(|_| {
+                    err(key("weekday"), format!("{day:?} is not a day of the week"))
+                })?)
+            }
+            ("daily", Some(_)) => {
+                return Err(err(
+                    key("weekday"),
+                    "only a weekly digest has a weekday".into(),
+                ));
+            }
+            (other, _) => {
+                return Err(err(
+                    key("every"),
+                    format!("{other:?} is not daily or weekly"),
+                ));
+            }
+        };
+        let hour = d.hour.unwrap_or(7);
+        if hour > 23 {
+            return Err(err(key("hour"), "must be 0 to 23 (UTC)".into()));
+        }
+        config.digests.push(Digest {
+            name: d.name.clone(),
+            channel: d.channel.clone(),
+            to,
+            every,
+            hour,
+            domains: d
+                .domains
+                .iter()
+                .map(|x| crate::report::normalize_domain(x))
+                .collect(),
         });
     }
     Ok(config)

@@ -11,8 +11,10 @@
 //! - `evaluate.rs`: one evaluation of every domain, applied in the store (alerts and
 //!   their outbox rows in one transaction).
 //! - `send.rs`: the outbox drained to the channels, with retries and backoff.
+//! - `digest.rs`: daily and weekly summary emails, once per period.
 
 pub mod config;
+pub mod digest;
 pub mod evaluate;
 pub mod rules;
 pub mod send;
@@ -123,6 +125,14 @@ impl AlertWatch {
         send::send_due(&self.store, &self.config, &self.client, self.clock.now()).await
     }
 
+    /// Sends the digests due now and not yet sent, if this node holds the lease.
+    pub async fn send_digests(&self) -> Result<usize, StoreError> {
+        if self.config.digests.is_empty() || !self.lease().await? {
+            return Ok(0);
+        }
+        digest::send_due(&self.store, &self.config, self.clock.now()).await
+    }
+
     /// Evaluates every `evaluate_every` and after reports are stored (debounced), and
     /// sends due notices every few seconds, until `stop` turns true.
     pub async fn run(self, mut stop: tokio::sync::watch::Receiver<bool>) {
@@ -152,6 +162,9 @@ impl AlertWatch {
                 && let Err(e) = self.send().await
             {
                 tracing::warn!(error = %e, "alerts: cannot read the outbox");
+            }
+            if let Err(e) = self.send_digests().await {
+                tracing::warn!(error = %e, "alerts: cannot prepare the digests");
             }
             tokio::select! {
                 _ = tokio::time::sleep(TICK) => {}

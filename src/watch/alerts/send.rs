@@ -120,11 +120,6 @@ async fn send_email(
     notice: &DueNotice,
     link: &str,
 ) -> Result<(), String> {
-    use lettre::message::{Mailbox, MultiPart};
-    use lettre::transport::smtp::authentication::Credentials;
-    use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
-    use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
-
     let a = &notice.alert;
     let text = |key: &str| {
         a.detail
@@ -147,16 +142,46 @@ async fn send_email(
         html_escape(link),
         html_escape(link)
     );
+    let mail = Mail {
+        to: &email.to,
+        subject: email_subject(notice),
+        plain,
+        html,
+    };
+    send_mail(email, channel.timeout, &mail).await
+}
+
+/// One email: recipients, subject, and the plain-text and HTML bodies.
+pub struct Mail<'a> {
+    pub to: &'a [String],
+    pub subject: String,
+    pub plain: String,
+    pub html: String,
+}
+
+/// Sends `mail` through the relay of `email` (its TLS, credentials and From).
+pub async fn send_mail(
+    email: &EmailChannel,
+    timeout: Duration,
+    mail: &Mail<'_>,
+) -> Result<(), String> {
+    use lettre::message::{Mailbox, MultiPart};
+    use lettre::transport::smtp::authentication::Credentials;
+    use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
+    use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+
     let mut builder = Message::builder()
         .from(email.from.parse::<Mailbox>().map_err(|e| e.to_string())?)
-        .subject(email_subject(notice))
+        .subject(mail.subject.clone())
         .message_id(None);
-    for to in &email.to {
+    for to in mail.to {
         builder = builder.to(to.parse::<Mailbox>().map_err(|e| e.to_string())?);
     }
     let message = builder
-        .header(lettre::message::header::ContentTransferEncoding::QuotedPrintable)
-        .multipart(MultiPart::alternative_plain_html(plain, html))
+        .multipart(MultiPart::alternative_plain_html(
+            mail.plain.clone(),
+            mail.html.clone(),
+        ))
         .map_err(|e| e.to_string())?;
     let parameters = || -> Result<TlsParameters, String> {
         let mut params = TlsParameters::builder(email.host.clone());
@@ -175,7 +200,7 @@ async fn send_email(
     let mut transport = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&email.host)
         .port(email.port)
         .tls(tls)
-        .timeout(Some(channel.timeout));
+        .timeout(Some(timeout));
     if let Some((user, pass)) = &email.credentials {
         transport = transport.credentials(Credentials::new(user.clone(), pass.clone()));
     }
