@@ -710,3 +710,59 @@ async fn a_daily_digest_goes_out_once_a_day() {
     assert_eq!(watch.send_digests().await.unwrap(), 1, "the next day's");
     assert_eq!(mail.lock().unwrap().len(), 2);
 }
+
+/// The running service evaluates after reports are stored (here one second after) and
+/// sends the notice, with no request to do so.
+#[tokio::test]
+async fn the_service_evaluates_after_reports_and_sends() {
+    let (url, seen) = webhook_sink(0).await;
+    let text = format!(
+        "[alerts]\nevaluate_after_reports_seconds = 1\nevaluate_every_seconds = 3600\n\n\
+         [[channels]]\nname = \"ops\"\ntype = \"webhook\"\nurl = \"{url}\"\nsecret = \"{SECRET}\"\n"
+    );
+    let config = parse("svc.toml", &text, &|_| None).unwrap();
+    let mut app = crate::helpers::spawn_app(crate::helpers::Db::Sqlite, move |c| {
+        c.alerts = Some(config);
+    })
+    .await;
+    let t = today();
+    for day in t - 20..t {
+        let failed = if day == t - 1 { 60 } else { 5 };
+        let details = [(
+            "certificate-expired",
+            "192.0.2.1",
+            "mx1.example.org",
+            failed,
+        )];
+        let body = report_json(
+            "b.test",
+            &format!("svc-{day}"),
+            day,
+            &[("svc.test", "sts", 10_000, failed, &details)],
+        );
+        let (status, json) = app.post_report(body, "application/tlsrpt+json").await;
+        assert_eq!(status, 201, "{json}");
+    }
+    let started = std::time::Instant::now();
+    while seen.lock().unwrap().is_empty() {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(20),
+            "no notice within 20 s"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    let (status, _, body) = seen.lock().unwrap()[0].clone();
+    assert_eq!(status, 204);
+    assert_eq!(body["alert"]["rule"], "failure-spike");
+    let (_, listed) = app.get_json("/api/v1/notifications?state=sent").await;
+    assert_eq!(
+        listed["notifications"].as_array().unwrap().len(),
+        1,
+        "{listed}"
+    );
+    let (_, alerts) = app
+        .get_json("/api/v1/alerts?domain=svc.test&state=open")
+        .await;
+    assert_eq!(alerts["alerts"][0]["rule"], "failure-spike");
+    app.stop().await;
+}

@@ -31,6 +31,9 @@ pub struct AlertConfig {
     pub cooldown: Duration,
     /// How often every domain is evaluated (the time-based rules), besides after reports.
     pub evaluate_every: Duration,
+    /// How long after reports are stored they are evaluated, so a burst of them (a day's
+    /// delivery from every sender) is evaluated once.
+    pub evaluate_after_reports: Duration,
     pub channels: Vec<Channel>,
     /// The dashboard's public URL, for the link in each notice; without it the link is a
     /// path.
@@ -67,6 +70,7 @@ impl Default for AlertConfig {
             per_domain: BTreeMap::new(),
             cooldown: Duration::from_secs(24 * 3600),
             evaluate_every: Duration::from_secs(300),
+            evaluate_after_reports: Duration::from_secs(30),
             channels: Vec::new(),
             dashboard_url: None,
             digests: Vec::new(),
@@ -185,6 +189,7 @@ struct DigestSection {
 struct AlertsSection {
     cooldown_hours: Option<f64>,
     evaluate_every_seconds: Option<u64>,
+    evaluate_after_reports_seconds: Option<u64>,
     dashboard_url: Option<String>,
     #[serde(default)]
     thresholds: ThresholdSection,
@@ -461,6 +466,15 @@ pub fn parse(
             ));
         }
         config.evaluate_every = Duration::from_secs(s);
+    }
+    if let Some(s) = alerts.evaluate_after_reports_seconds {
+        if !(1..=3600).contains(&s) {
+            return Err(err(
+                "alerts.evaluate_after_reports_seconds".into(),
+                "must be 1 to 3600".into(),
+            ));
+        }
+        config.evaluate_after_reports = Duration::from_secs(s);
     }
     if let Some(url) = &alerts.dashboard_url {
         if !(url.starts_with("https://") || url.starts_with("http://")) {

@@ -26,12 +26,9 @@ use super::Clock;
 use crate::store::{AlertChanges, Store, StoreError};
 use config::AlertConfig;
 
-/// How often the loop looks: for due notices, the lease, and reports stored meanwhile.
+/// How often the loop looks: for due notices, the lease, and reports stored meanwhile
+/// (evaluated `evaluate_after_reports` after the first of them).
 const TICK: Duration = Duration::from_secs(5);
-
-/// Reports stored meanwhile trigger an evaluation this long after the first of them, so
-/// a burst of reports (a daily delivery from every sender) is evaluated once.
-const DEBOUNCE: Duration = Duration::from_secs(30);
 
 /// How long a node's hold on evaluating and sending lasts without renewal (it renews
 /// every tick): a node that stops lets another take over within a minute.
@@ -141,7 +138,8 @@ impl AlertWatch {
         let mut next_evaluation = Instant::now();
         let mut stored_since: Option<Instant> = None;
         loop {
-            let debounced = stored_since.is_some_and(|t| t.elapsed() >= DEBOUNCE);
+            let debounced =
+                stored_since.is_some_and(|t| t.elapsed() >= self.config.evaluate_after_reports);
             if Instant::now() >= next_evaluation || debounced {
                 match self.evaluate().await {
                     Ok(Some(c)) if c.opened + c.resolved + c.reminded > 0 => tracing::info!(
@@ -169,7 +167,14 @@ impl AlertWatch {
             tokio::select! {
                 _ = tokio::time::sleep(TICK) => {}
                 changed = stored.changed(), if stored_open => match changed {
-                    Ok(()) => { stored_since.get_or_insert_with(Instant::now); }
+                    Ok(()) => {
+                        stored_since.get_or_insert_with(Instant::now);
+                        // Look again when the wait is over rather than at the next tick.
+                        let wait = self.config.evaluate_after_reports;
+                        if wait < TICK {
+                            tokio::time::sleep(wait).await;
+                        }
+                    }
                     Err(_) => stored_open = false,
                 },
                 _ = stop.changed() => {}
