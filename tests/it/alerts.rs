@@ -766,3 +766,43 @@ async fn the_service_evaluates_after_reports_and_sends() {
     assert_eq!(alerts["alerts"][0]["rule"], "failure-spike");
     app.stop().await;
 }
+
+/// A channel that fails is tried once per pass, not once per due notice: the others wait
+/// for the next pass untouched.
+#[tokio::test]
+async fn a_failing_channel_is_tried_once_per_pass() {
+    let (url, seen) = webhook_sink(usize::MAX).await;
+    let (store, _dir) = crate::helpers::sqlite_store().await;
+    let now = Utc::now();
+    let t = today();
+    for day in t - 20..t {
+        // Yesterday: 150 failed of 10,150 (1.5 %): a spike and a failure rate, two alerts.
+        let failed = if day == t - 1 { 150 } else { 5 };
+        let detail = [(
+            "certificate-expired",
+            "192.0.2.1",
+            "mx1.example.org",
+            failed,
+        )];
+        store_day(&store, "b.test", "down.test", day, 10_000, &detail, now).await;
+    }
+    let watch = AlertWatch::new(store.clone(), config(&url), TestClock::new(now)).unwrap();
+    assert_eq!(watch.evaluate().await.unwrap().unwrap().notices, 2);
+    assert_eq!(watch.send().await.unwrap(), 0);
+    assert_eq!(seen.lock().unwrap().len(), 1, "one attempt this pass");
+    let mut attempts: Vec<i64> = store
+        .list_notices("pending", 10)
+        .await
+        .unwrap()
+        .iter()
+        .map(|n| n.attempts)
+        .collect();
+    attempts.sort();
+    assert_eq!(attempts, vec![0, 1]);
+    assert_eq!(watch.send().await.unwrap(), 0);
+    assert_eq!(
+        seen.lock().unwrap().len(),
+        2,
+        "the other one on the next pass"
+    );
+}

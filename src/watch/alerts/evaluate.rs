@@ -152,6 +152,8 @@ pub async fn evaluate_all(
         .collect();
     domains.extend(store.domains_with_open_alerts().await?);
     let verdicts = store.readiness_verdicts().await?;
+    let started = std::time::Instant::now();
+    let count = domains.len();
     let mut total = AlertChanges::default();
     for domain in domains {
         let activity = activity(store, &domain, now, &verdicts).await?;
@@ -195,5 +197,10 @@ pub async fn evaluate_all(
         total.resolved += changes.resolved;
         total.notices += changes.notices;
     }
+    tracing::debug!(
+        domains = count,
+        ms = started.elapsed().as_secs_f64() * 1000.0,
+        "alerts evaluated every domain"
+    );
     Ok(total)
 }

@@ -286,7 +286,13 @@ pub async fn send_due(
 ) -> Result<usize, StoreError> {
     let due = store.due_notices(now.timestamp(), PER_PASS).await?;
     let mut sent = 0;
+    // A channel that failed in this pass is not tried again until the next: a channel
+    // that is down costs one attempt (and one write) per pass, not one per notice.
+    let mut down: std::collections::HashSet<String> = std::collections::HashSet::new();
     for notice in due {
+        if down.contains(&notice.channel) {
+            continue;
+        }
         let link = match &config.dashboard_url {
             Some(base) => format!(
                 "{}/domains/{}",
@@ -310,6 +316,7 @@ pub async fn send_due(
                 sent += 1;
             }
             Err(error) => {
+                down.insert(notice.channel.clone());
                 let attempts = notice.attempts + 1;
                 let give_up = attempts >= MAX_ATTEMPTS || config.channel(&notice.channel).is_none();
                 let next = now.timestamp() + backoff(attempts).as_secs() as i64;
