@@ -715,6 +715,7 @@ async fn a_daily_digest_goes_out_once_a_day() {
 /// sends the notice, with no request to do so.
 #[tokio::test]
 async fn the_service_evaluates_after_reports_and_sends() {
+    tlsrptd::telemetry::init_metrics();
     let (url, seen) = webhook_sink(0).await;
     let text = format!(
         "[alerts]\nevaluate_after_reports_seconds = 1\nevaluate_every_seconds = 3600\n\n\
@@ -765,6 +766,41 @@ async fn the_service_evaluates_after_reports_and_sends() {
         .await;
     assert_eq!(alerts["alerts"][0]["rule"], "failure-spike");
     app.stop().await;
+}
+
+/// An alert still open is reminded once the cooldown (24 h by default) has passed since
+/// its last notice, and not before.
+#[tokio::test]
+async fn an_open_alert_is_reminded_after_the_cooldown() {
+    let (url, seen) = webhook_sink(0).await;
+    let (store, _dir) = crate::helpers::sqlite_store().await;
+    let now = Utc::now();
+    spike(&store, "remind.test", now).await;
+    let clock = TestClock::new(now);
+    let watch = AlertWatch::new(store.clone(), config(&url), clock.clone()).unwrap();
+    watch.evaluate().await.unwrap().unwrap();
+    assert_eq!(watch.send().await.unwrap(), 1);
+    clock.advance(chrono::Duration::hours(23));
+    let c = watch.evaluate().await.unwrap().unwrap();
+    assert_eq!(
+        (c.reminded, c.notices),
+        (0, 0),
+        "within the cooldown: {c:?}"
+    );
+    clock.advance(chrono::Duration::hours(1));
+    let c = watch.evaluate().await.unwrap().unwrap();
+    assert_eq!((c.reminded, c.notices), (1, 1));
+    assert_eq!(watch.send().await.unwrap(), 1);
+    let seen = seen.lock().unwrap().clone();
+    let kinds: Vec<&str> = seen
+        .iter()
+        .map(|(_, _, b)| b["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, vec!["opened", "reminder"]);
+    assert_eq!(
+        seen[0].2["alert"]["id"], seen[1].2["alert"]["id"],
+        "the same alert"
+    );
 }
 
 /// A channel that fails is tried once per pass, not once per due notice: the others wait

@@ -209,11 +209,13 @@ pub fn evaluate(
 ) -> Vec<Condition> {
     let mut out = Vec::new();
     let today = now.timestamp().div_euclid(86_400);
-    // The latest complete day with reports: a day's reports arrive during the next.
+    // The latest complete day with reports (a day's reports arrive during the next; days
+    // without any, which a series may list as zeros, do not count).
     let latest = activity
         .days
         .range(..today)
-        .next_back()
+        .rev()
+        .find(|(_, (sessions, _))| *sessions > 0)
         .map(|(d, c)| (*d, *c));
 
     if let Some((day, (sessions, failed))) = latest {
@@ -458,6 +460,17 @@ mod tests {
         a.days.insert(99, (2_000, 14));
         let c = evaluate("d.test", &a, &Thresholds::default(), at(100, 6));
         assert!(rules(&c).is_empty(), "{c:?}");
+    }
+
+    #[test]
+    fn days_without_reports_do_not_end_a_spike() {
+        let mut a = steady();
+        a.days.insert(99, (1_000, 40));
+        // Days 100 and 101 listed with no sessions: their reports have not come yet.
+        a.days.insert(100, (0, 0));
+        a.days.insert(101, (0, 0));
+        let c = evaluate("d.test", &a, &Thresholds::default(), at(102, 1));
+        assert!(rules(&c).contains(&(Rule::FailureSpike, "")), "{c:?}");
     }
 
     #[test]
