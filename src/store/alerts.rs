@@ -52,6 +52,9 @@ pub struct Alert {
     /// The numbers that triggered it, the explanation and the fix.
     #[schema(value_type = Object)]
     pub detail: serde_json::Value,
+    /// The dashboard page of the domain (a path; notices make it absolute with the
+    /// configured `dashboard_url`).
+    pub link: String,
 }
 
 /// A notice due for delivery, with its alert.
@@ -137,9 +140,11 @@ where
     Option<i64>: for<'r> sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
 {
     let detail: String = row.try_get(10)?;
+    let domain: String = row.try_get(1)?;
     Ok(Alert {
         id: row.try_get(0)?,
-        domain: row.try_get(1)?,
+        link: format!("/domains/{domain}"),
+        domain,
         rule: row.try_get(2)?,
         subject: row.try_get(3)?,
         severity: row.try_get(4)?,

@@ -268,6 +268,7 @@ pub fn test_notice(channel: &str, now: DateTime<Utc>) -> DueNotice {
             last_seen_at: now,
             resolved_at: None,
             summary: "a test notification from tlsrptd: this channel works".to_owned(),
+            link: "/alerts".to_owned(),
             detail: serde_json::json!({
                 "numbers": {},
                 "explanation": "sent by `tlsrptd alerts test`",
