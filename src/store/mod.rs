@@ -162,7 +162,10 @@ impl Store {
         let (stored_tx, stored) = tokio::sync::watch::channel(0);
         let queue = write::SharedQueue::new(rx, stored_tx);
         match &backend {
-            Backend::Sqlite(_) => sqlite::spawn_writer(url, queue, folding)?,
+            Backend::Sqlite(pool) => {
+                sqlite::spawn_writer(url, queue, folding)?;
+                sqlite::spawn_idle_checkpoints(pool.clone(), stored.clone());
+            }
             Backend::Postgres(pool) => {
                 // PostgreSQL folds beside the other writers' commits (each fold one
                 // statement), so larger bulk folds only delay them: measured +11% on
@@ -194,6 +197,16 @@ impl Store {
         match self.backend {
             Backend::Sqlite(_) => "sqlite",
             Backend::Postgres(_) => "postgres",
+        }
+    }
+
+    /// SQLite: copies the WAL back into the database file and truncates it; whether it
+    /// completed. PostgreSQL: nothing to do (`true`). The service does this by itself
+    /// after a quiet minute.
+    pub async fn checkpoint_wal(&self) -> Result<bool, StoreError> {
+        match &self.backend {
+            Backend::Sqlite(pool) => sqlite::checkpoint(pool).await,
+            Backend::Postgres(_) => Ok(true),
         }
     }
 

@@ -716,3 +716,32 @@ async fn sqlite_two_writers_count_each_report_once() {
 async fn postgres_two_writers_count_each_report_once() {
     two_writers_count_each_report_once(&crate::helpers::postgres_url().await).await;
 }
+
+/// The WAL checkpoint the service runs after a quiet minute copies the recent pages back
+/// into the database file and truncates the WAL, and every report stays readable.
+#[tokio::test]
+async fn sqlite_wal_checkpoint_truncates_the_wal() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = crate::helpers::sqlite_url(&dir);
+    let store = Store::open(&url).await.unwrap();
+    for i in 0..50 {
+        let raw = crate::helpers::report_json(
+            "org.test",
+            &format!("wal-{i}"),
+            20_000 + i,
+            &[("wal.test", "sts", 10, 0, &[])],
+        );
+        crate::helpers::ingest(&store, raw).await;
+    }
+    let wal = dir.path().join("tlsrptd.db-wal");
+    let before = std::fs::metadata(&wal).unwrap().len();
+    assert!(before > 0, "the commits are in the WAL");
+    assert!(store.checkpoint_wal().await.unwrap(), "completed");
+    assert_eq!(std::fs::metadata(&wal).unwrap().len(), 0, "truncated");
+    let range = tlsrptd::store::TimeRange::new(
+        chrono::DateTime::from_timestamp(20_000 * 86_400, 0).unwrap(),
+        chrono::DateTime::from_timestamp(20_100 * 86_400, 0).unwrap(),
+    );
+    let domains = store.list_domains(range).await.unwrap();
+    assert_eq!(domains[0].reports, 50);
+}
