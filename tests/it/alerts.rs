@@ -8,7 +8,7 @@
 use std::sync::{Arc, Mutex};
 
 use axum::http::{HeaderMap, StatusCode};
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Datelike, Utc};
 use tlsrptd::pipeline::{Limits, Pipeline};
 use tlsrptd::store::Store;
 use tlsrptd::watch::alerts::AlertWatch;
@@ -445,14 +445,16 @@ async fn the_test_command_reports_the_channels_answer() {
 /// Messages an SMTP sink received: (over TLS, the DATA).
 type Mail = Arc<Mutex<Vec<(bool, String)>>>;
 
-/// One SMTP conversation; returns the stream when the client asked for STARTTLS.
-async fn smtp_conversation<S>(stream: S, secure: bool, mail: Mail) -> Option<S>
+/// One SMTP conversation; returns the stream when the client asked for STARTTLS. Over
+/// TLS it offers AUTH PLAIN and keeps the credentials it was given in the mail log as
+/// `AUTH <base64>`.
+async fn smtp_conversation<S>(stream: S, secure: bool, greet: bool, mail: Mail) -> Option<S>
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
 {
     use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
     let mut s = BufReader::new(stream);
-    if !secure {
+    if greet {
         s.write_all(b"220 sink.test ESMTP\r\n").await.ok()?;
     }
     loop {
@@ -463,10 +465,14 @@ where
         let command = line.to_ascii_uppercase();
         let reply: &[u8] = if command.starts_with("EHLO") {
             if secure {
-                b"250-sink.test\r\n250 8BITMIME\r\n"
+                b"250-sink.test\r\n250-AUTH PLAIN\r\n250 8BITMIME\r\n"
             } else {
                 b"250-sink.test\r\n250 STARTTLS\r\n"
             }
+        } else if command.starts_with("AUTH PLAIN ") {
+            let token = line.trim_end()["AUTH PLAIN ".len()..].to_owned();
+            mail.lock().unwrap().push((secure, format!("AUTH {token}")));
+            b"235 2.7.0 accepted\r\n"
         } else if command.starts_with("STARTTLS") {
             s.write_all(b"220 go ahead\r\n").await.ok()?;
             return Some(s.into_inner());
@@ -496,6 +502,11 @@ where
 /// An SMTP relay on 127.0.0.1:0 offering STARTTLS with a certificate for `localhost`
 /// from a test CA; returns its port, the CA's PEM and what it received.
 async fn smtp_sink() -> (u16, String, Mail) {
+    smtp_relay(false).await
+}
+
+/// [`smtp_sink`], or with `implicit` TLS from the first byte (as on port 465).
+async fn smtp_relay(implicit: bool) -> (u16, String, Mail) {
     let pki = crate::posture::Pki::new();
     let tls = crate::posture::server_config(crate::posture::BySni {
         certs: Default::default(),
@@ -510,10 +521,14 @@ async fn smtp_sink() -> (u16, String, Mail) {
         while let Ok((tcp, _)) = listener.accept().await {
             let (acceptor, mail) = (acceptor.clone(), mail.clone());
             tokio::spawn(async move {
-                if let Some(plain) = smtp_conversation(tcp, false, mail.clone()).await
+                if implicit {
+                    if let Ok(secure) = acceptor.accept(tcp).await {
+                        smtp_conversation(secure, true, true, mail).await;
+                    }
+                } else if let Some(plain) = smtp_conversation(tcp, false, true, mail.clone()).await
                     && let Ok(secure) = acceptor.accept(plain).await
                 {
-                    smtp_conversation(secure, true, mail).await;
+                    smtp_conversation(secure, true, false, mail).await;
                 }
             });
         }
@@ -840,5 +855,94 @@ async fn a_failing_channel_is_tried_once_per_pass() {
         seen.lock().unwrap().len(),
         2,
         "the other one on the next pass"
+    );
+}
+
+/// A weekly digest goes out once in its week, on its weekday from its hour.
+#[tokio::test]
+async fn a_weekly_digest_goes_out_once_a_week() {
+    let (port, ca, mail) = smtp_sink().await;
+    let dir = tempfile::tempdir().unwrap();
+    let ca_file = dir.path().join("relay-ca.pem");
+    std::fs::write(&ca_file, ca).unwrap();
+    let t = today();
+    let seven = DateTime::from_timestamp(t * 86_400 + 7 * 3600, 0).unwrap();
+    let weekday = format!("{:?}", seven.date_naive().weekday()).to_lowercase();
+    let text = format!(
+        "[[channels]]\nname = \"mail\"\ntype = \"email\"\nsmtp_host = \"localhost\"\nsmtp_port = {port}\n\
+         ca_file = \"{}\"\nfrom = \"tlsrptd@example.net\"\nto = [\"ops@example.net\"]\n\n\
+         [[digests]]\nname = \"weekly\"\nchannel = \"mail\"\nevery = \"weekly\"\nweekday = \"{weekday}\"\nhour = 7\n",
+        ca_file.display()
+    );
+    let config = parse("weekly.toml", &text, &|_| None).unwrap();
+    let (store, _dir) = crate::helpers::sqlite_store().await;
+    store_day(&store, "a.test", "weekly.test", t - 3, 500, &[], Utc::now()).await;
+    let clock = TestClock::new(seven - chrono::Duration::minutes(1));
+    let watch = AlertWatch::new(store.clone(), config, clock.clone()).unwrap();
+    assert_eq!(watch.send_digests().await.unwrap(), 0, "before its hour");
+    clock.advance(chrono::Duration::minutes(1));
+    assert_eq!(watch.send_digests().await.unwrap(), 1);
+    for _ in 0..6 {
+        clock.advance(chrono::Duration::days(1));
+        assert_eq!(watch.send_digests().await.unwrap(), 0, "once in the week");
+    }
+    clock.advance(chrono::Duration::days(1));
+    assert_eq!(watch.send_digests().await.unwrap(), 1, "the next week's");
+    let mail = mail.lock().unwrap();
+    assert_eq!(mail.len(), 2);
+    let first = mail[0].1.replace("=\r\n", "");
+    assert!(
+        first.contains("Subject: [tlsrptd] weekly digest "),
+        "{first}"
+    );
+    assert!(
+        first.contains("To: ops@example.net"),
+        "the channel's recipients"
+    );
+    assert!(first.contains("weekly.test: 500 sessions"), "{first}");
+}
+
+/// Implicit TLS (as on port 465) with authentication: the relay receives the password
+/// given by `password_env`, over TLS, then the message.
+#[tokio::test]
+async fn an_email_channel_authenticates_over_implicit_tls() {
+    use base64::Engine as _;
+    let (port, ca, mail) = smtp_relay(true).await;
+    let dir = tempfile::tempdir().unwrap();
+    let ca_file = dir.path().join("relay-ca.pem");
+    std::fs::write(&ca_file, ca).unwrap();
+    let text = format!(
+        "[[channels]]\nname = \"mail\"\ntype = \"email\"\nsmtp_host = \"localhost\"\nsmtp_port = {port}\n\
+         tls = \"implicit\"\nca_file = \"{}\"\nusername = \"tlsrptd\"\npassword_env = \"RELAY_PASSWORD\"\n\
+         from = \"tlsrptd@example.net\"\nto = [\"ops@example.net\"]\n",
+        ca_file.display()
+    );
+    let env = |name: &str| (name == "RELAY_PASSWORD").then(|| "relay-secret".to_owned());
+    let config = parse("implicit.toml", &text, &env).unwrap();
+    let (store, _dir) = crate::helpers::sqlite_store().await;
+    let now = Utc::now();
+    spike(&store, "implicit.test", now).await;
+    let watch = AlertWatch::new(store.clone(), config, TestClock::new(now)).unwrap();
+    watch.evaluate().await.unwrap().unwrap();
+    assert_eq!(
+        watch.send().await.unwrap(),
+        1,
+        "{:?}",
+        store.list_notices("", 5).await.unwrap()
+    );
+    let mail = mail.lock().unwrap();
+    assert_eq!(mail.len(), 2, "the credentials, then the message");
+    let (secure, auth) = &mail[0];
+    assert!(*secure);
+    let token = auth.strip_prefix("AUTH ").unwrap();
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(token)
+        .unwrap();
+    assert_eq!(decoded, b"\0tlsrptd\0relay-secret");
+    assert!(mail[1].0, "the message over TLS");
+    assert!(
+        mail[1]
+            .1
+            .contains("Subject: [tlsrptd] [CRITICAL] failure-spike opened: implicit.test")
     );
 }
