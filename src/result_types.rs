@@ -116,6 +116,17 @@ impl ResultType {
         )
     }
 
+    /// Whether the sender reported that it had no usable MTA-STS policy for the domain
+    /// (RFC 8460 §4.3.2.1: the policy could not be fetched or was not valid). Under
+    /// `enforce` such a sender does not refuse the mail: it delivers as without MTA-STS
+    /// (RFC 8461 §3.3), so the policy protects none of those sessions.
+    pub fn leaves_sender_without_policy(self) -> bool {
+        matches!(
+            self,
+            ResultType::StsPolicyFetchError | ResultType::StsPolicyInvalid
+        )
+    }
+
     fn explanation(self) -> (&'static str, &'static str) {
         match self {
             ResultType::StarttlsNotSupported => (
@@ -213,6 +224,17 @@ mod tests {
         ];
         for (name, blocked) in table {
             assert_eq!(ResultType::of(name).blocked_by_enforce(), blocked, "{name}");
+        }
+        // Of the rest, the two that leave the sender without a policy: readiness
+        // counts them apart, as sessions the policy would not reach.
+        for (name, blocked) in table {
+            let without_policy = ResultType::of(name).leaves_sender_without_policy();
+            assert_eq!(
+                without_policy,
+                matches!(name, "sts-policy-fetch-error" | "sts-policy-invalid"),
+                "{name}"
+            );
+            assert!(!(blocked && without_policy), "{name}");
         }
         let listed: Vec<&str> = table.iter().map(|(n, _)| *n).collect();
         for known in ResultType::KNOWN {

@@ -284,11 +284,19 @@ pub fn judge(
     let mut would_fail_by_day: BTreeMap<i64, i64> = BTreeMap::new();
     type Key = (Option<String>, String, Option<String>, String);
     let mut cells: HashMap<Key, (i64, BTreeSet<i64>)> = HashMap::new();
+    // Sessions whose sender had no usable policy, by result type: enforce would not
+    // refuse them, nor protect them.
+    let mut without_policy: BTreeMap<&str, i64> = BTreeMap::new();
     for f in &input.failures {
         if f.day < from || f.day >= today || f.failed <= 0 {
             continue;
         }
-        if !ResultType::of(&f.result_type).blocked_by_enforce() {
+        let kind = ResultType::of(&f.result_type);
+        if kind.leaves_sender_without_policy() {
+            *without_policy.entry(f.result_type.as_str()).or_default() += f.failed;
+            continue;
+        }
+        if !kind.blocked_by_enforce() {
             continue;
         }
         *would_fail_by_day.entry(f.day).or_default() += f.failed;
@@ -486,6 +494,43 @@ pub fn judge(
                     .first()
                     .map(|r| ResultType::of(&r.result_type).fix().to_owned())
                     .unwrap_or_else(|| "fix the failures listed in the impact preview".to_owned()),
+            ));
+        }
+        let unprotected: i64 = without_policy.values().sum();
+        let unprotected_rate = rate(unprotected, sessions);
+        if unprotected_rate <= options.max_failure_rate {
+            reasons.push(Reason::pass(
+                "policy-errors",
+                format!(
+                    "{unprotected} of {sessions} sessions ({}) in {} to {} found no usable MTA-STS policy; the limit is {}",
+                    percent(unprotected_rate),
+                    date(from),
+                    date(to),
+                    percent(options.max_failure_rate)
+                ),
+            ));
+        } else {
+            not_ready = true;
+            let by_type = without_policy
+                .iter()
+                .map(|(result_type, n)| format!("{result_type} {n}"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let fix = without_policy
+                .iter()
+                .max_by_key(|(_, n)| **n)
+                .map(|(result_type, _)| ResultType::of(result_type).fix())
+                .unwrap_or_default();
+            reasons.push(Reason::fail(
+                "policy-errors",
+                format!(
+                    "{unprotected} of {sessions} sessions ({}) in {} to {} found no usable MTA-STS policy ({by_type}), over the limit of {}: enforce would not refuse that mail, but it would not protect it either, as a sender without a valid policy delivers as without MTA-STS",
+                    percent(unprotected_rate),
+                    date(from),
+                    date(to),
+                    percent(options.max_failure_rate)
+                ),
+                fix.replace("<domain>", domain),
             ));
         }
         if let Some(last) = last_day {

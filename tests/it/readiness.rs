@@ -1,8 +1,8 @@
 //! Enforce readiness, end to end: reports for known days (counted back from today) posted
 //! to the app over HTTPS, then the verdict read through the API, `tlsrptd readiness` and
 //! the domain page and overview. One scenario per verdict: clean days from two
-//! organizations, certificate failures on one MX, too few days, a silence at the end,
-//! and a policy already in enforce.
+//! organizations, certificate failures on one MX, senders that found no usable policy,
+//! too few days, a silence at the end, and a policy already in enforce.
 
 use chrono::{NaiveDate, Utc};
 use serde_json::{Value, json};
@@ -245,6 +245,56 @@ async fn certificate_failures_on_one_mx_are_not_ready_with_their_impact() {
     assert_eq!(code, Some(1), "not ready exits 1");
     assert_eq!(cli["impact"], r["impact"]);
     assert_eq!(page_verdict(&app, "mixed.test").await, "not-ready");
+}
+
+#[tokio::test]
+async fn senders_without_a_usable_policy_are_not_ready_but_not_refused() {
+    let app = spawn_app(Db::Sqlite, |_| {}).await;
+    let t = today();
+    post_days(
+        &app,
+        "nopolicy.test",
+        t - 15..t,
+        &["a.test", "b.test"],
+        |_| "testing",
+        |org, _| {
+            if org == "b.test" {
+                vec![(
+                    "sts-policy-fetch-error",
+                    "192.0.2.7",
+                    "mx1.nopolicy.test",
+                    10,
+                )]
+            } else {
+                vec![]
+            }
+        },
+    )
+    .await;
+    let r = readiness(&app, "nopolicy.test").await;
+    assert_eq!(r["verdict"], "not-ready", "{r:#}");
+    // Enforce would refuse none of it: nothing in the impact preview.
+    assert_eq!(r["would_fail"], 0);
+    assert!(r["impact"].as_array().unwrap().is_empty());
+    assert_eq!(reason(&r, "would-fail-rate")["passed"], true);
+    let errors = reason(&r, "policy-errors");
+    assert_eq!(errors["passed"], false, "{errors}");
+    let message = errors["message"].as_str().unwrap();
+    assert!(
+        message.starts_with("140 of 28140 sessions")
+            && message.contains("sts-policy-fetch-error 140"),
+        "{message}"
+    );
+    assert!(
+        errors["fix"]
+            .as_str()
+            .unwrap()
+            .contains("https://mta-sts.nopolicy.test/.well-known/mta-sts.txt"),
+        "{errors}"
+    );
+    let (code, cli) = command(&app, "nopolicy.test").await;
+    assert_eq!(code, Some(1), "not ready exits 1");
+    assert_eq!(cli["verdict"], "not-ready");
 }
 
 #[tokio::test]
