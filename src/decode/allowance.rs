@@ -11,8 +11,9 @@ use std::io::{self, Read};
 
 use super::DecodeError;
 
-/// Most bytes read from a decompressor per step: large enough that the calls are cheap,
-/// small enough that the zeroing before each read is lost in the inflating.
+/// Most bytes read from a decompressor per step (and zeroed ahead of it): large enough
+/// that the calls are cheap, small enough that a reader that stops early leaves little
+/// zeroed for nothing.
 const CHUNK: usize = 64 * 1024;
 
 /// The first buffer of an output: most reports inflate to a few KiB.
@@ -113,44 +114,83 @@ impl Allowance {
         self.hold(bytes, what)
     }
 
-    /// Appends all of `reader` to `out`, reading straight into its spare capacity. The
-    /// buffer grows by half its size at a time (from [`FIRST_BUFFER`]), never past one
-    /// byte more than the content the limit still allows; each larger buffer is taken from
-    /// the grant before it is allocated, and the old one given back once copied.
+    /// Appends all of `reader` to `out`. The buffer grows by half its size at a time
+    /// (from [`FIRST_BUFFER`]), never past one byte more than the content the limit still
+    /// allows; each larger buffer is taken from the grant before it is allocated, and the
+    /// old one given back once copied.
+    ///
+    /// `Read` wants initialized bytes, so spare capacity is zeroed before it is read
+    /// into, but each byte once only (up to [`CHUNK`] at a time): zeroing the chunk
+    /// again before every read cost more than the inflating of a small report. A full
+    /// buffer is grown only once a [`PROBE`]-byte read shows that more content follows,
+    /// so a report that fits its buffer exactly is not copied into a larger one just to
+    /// find its end.
     pub(crate) fn read_into(
         &self,
         mut reader: impl Read,
         out: &mut Vec<u8>,
         what: &str,
     ) -> Result<(), ReadError> {
-        loop {
-            let len = out.len();
-            // One byte past the limit's room, to see content go over it.
-            let ceiling = len + self.limit.saturating_sub(self.produced.get()) as usize + 1;
-            if out.capacity() - len < CHUNK && out.capacity() < ceiling {
-                let old = out.capacity();
-                let target = (old + old / 2).max(len + FIRST_BUFFER).min(ceiling);
-                self.hold(target as u64, what).map_err(ReadError::Limit)?;
-                out.reserve_exact(target - len);
-                self.let_go(old as u64);
-            }
-            let take = (out.capacity() - len).min(CHUNK);
-            out.resize(len + take, 0);
-            match reader.read(&mut out[len..]) {
-                Ok(0) => {
-                    out.truncate(len);
-                    return Ok(());
+        // `out[..filled]` is content; `out[filled..]` is zeroed room not yet read into.
+        let mut filled = out.len();
+        let result = loop {
+            if filled == out.len() {
+                if out.len() == out.capacity() {
+                    let mut probe = [0u8; PROBE];
+                    let n = match read_some(&mut reader, &mut probe) {
+                        Ok(0) => break Ok(()),
+                        Ok(n) => n,
+                        Err(e) => break Err(ReadError::Io(e)),
+                    };
+                    if let Err(e) = self.produce(n as u64, what) {
+                        break Err(ReadError::Limit(e));
+                    }
+                    // One byte past the limit's room (in content not yet produced), to
+                    // see content go over it.
+                    let room = self.limit.saturating_sub(self.produced.get()) as usize;
+                    let ceiling = filled + n + room + 1;
+                    let old = out.capacity();
+                    let target = (old + old / 2).max(filled + FIRST_BUFFER).min(ceiling);
+                    if let Err(e) = self.hold(target as u64, what) {
+                        break Err(ReadError::Limit(e));
+                    }
+                    out.reserve_exact(target - out.len());
+                    self.let_go(old as u64);
+                    out.extend_from_slice(&probe[..n]);
+                    filled += n;
                 }
+                let take = (out.capacity() - out.len()).min(CHUNK);
+                out.resize(out.len() + take, 0);
+                if take == 0 {
+                    // The probe filled the new buffer to its capacity: probe again.
+                    continue;
+                }
+            }
+            match read_some(&mut reader, &mut out[filled..]) {
+                Ok(0) => break Ok(()),
                 Ok(n) => {
-                    out.truncate(len + n);
-                    self.produce(n as u64, what).map_err(ReadError::Limit)?;
+                    filled += n;
+                    if let Err(e) = self.produce(n as u64, what) {
+                        break Err(ReadError::Limit(e));
+                    }
                 }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => out.truncate(len),
-                Err(e) => {
-                    out.truncate(len);
-                    return Err(ReadError::Io(e));
-                }
+                Err(e) => break Err(ReadError::Io(e)),
             }
+        };
+        out.truncate(filled);
+        result
+    }
+}
+
+/// Bytes read to see whether a full buffer's reader has more, before growing the buffer.
+const PROBE: usize = 32;
+
+/// One `read`, retried when interrupted.
+fn read_some(reader: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
+    loop {
+        match reader.read(buf) {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            other => return other,
         }
     }
 }
