@@ -310,6 +310,7 @@ impl App {
             ))
         });
         let (stop, stopped) = tokio::sync::watch::channel(false);
+        let timer_task = tokio::spawn(crate::net::keep_a_timer_pending());
         let posture_task = tokio::spawn(self.posture.clone().run(stopped.clone()));
         let alerts_task = self
             .alerts
@@ -350,6 +351,7 @@ impl App {
         tokio::join!(intake, read, control);
         // A check in flight is dropped; its lease lapses and the next pass takes it.
         posture_task.abort();
+        timer_task.abort();
         readiness_task.abort();
         if let Some(task) = alerts_task {
             task.abort();

@@ -62,3 +62,24 @@ where
         }
     }
 }
+
+/// How far ahead a timer is always pending while the listeners run (see
+/// [`keep_a_timer_pending`]).
+const TIMER_FLOOR: Duration = Duration::from_secs(1);
+
+/// Keeps a timer pending within [`TIMER_FLOOR`] for as long as it runs.
+///
+/// hyper arms a header-read timer for every request and drops it as soon as the head has
+/// arrived. When no other timer is pending, tokio's time driver sleeps without a
+/// deadline, and then every new timer wakes it through its eventfd: a system call, and
+/// often a thread woken only to sleep again, for about every other HTTPS request. A
+/// timer that is always due within a second keeps the driver's next wake ahead of every
+/// header, body or handshake deadline (10 s and more), and registering one of those
+/// then wakes nobody. The cost is one wake-up a second.
+pub async fn keep_a_timer_pending() {
+    let mut tick = tokio::time::interval(TIMER_FLOOR);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+    }
+}
