@@ -151,12 +151,17 @@ impl Pipeline {
         }
         let limits = self.limits.clone();
         let prepared = tokio::task::spawn_blocking(move || {
+            let large = grant.bytes() > budget::FIRST_GRANT;
+            // Megabytes may be allocated and freed: they go back to the system at once,
+            // so the budget bounds resident memory (src/alloc.rs).
+            let purging = large.then(crate::alloc::purge_at_once);
             let prepared = prepare_within(&limits, submission, &allowance);
-            if grant.bytes() > budget::FIRST_GRANT {
-                // Megabytes were just freed; purge them before the grant lets another
-                // submission take as much, so the budget bounds resident memory.
+            if large {
+                // Purge what was just freed before the grant lets another submission
+                // take as much.
                 crate::alloc::give_back_freed_memory();
             }
+            drop(purging);
             drop(grant);
             prepared
         })
