@@ -9,7 +9,8 @@
 #
 #   benches/scripts/intake.sh TLSRPTD LOADGEN [http|smtp|both]
 #
-# HTTP_COUNT (50000) and SMTP_COUNT (20000) set the sizes. Pass an older commit's
+# HTTP_COUNT (50000) and SMTP_COUNT (20000) set the sizes; SERVER_CPUS and CLIENT_CPUS
+# (taskset lists, e.g. 0 and 1) pin the server and the load generator apart. Pass an older commit's
 # binary as TLSRPTD to compare: flags the older binary lacks are left out.
 set -euo pipefail
 TLSRPTD=$(realpath "$1"); LOADGEN=$(realpath "$2"); WHAT=${3:-both}
@@ -25,7 +26,10 @@ HELP=$("$TLSRPTD" serve --help)
 grep -q -- --posture-interval <<<"$HELP" && EXTRA+=(--posture-interval 0)
 grep -q -- --readiness-interval <<<"$HELP" && EXTRA+=(--readiness-interval 0)
 grep -q -- --no-alerts <<<"$HELP" && EXTRA+=(--no-alerts)
-"$TLSRPTD" --log warn serve --database "sqlite://$DIR/bench.db" \
+SERVER=(); CLIENT=()
+[[ -n ${SERVER_CPUS:-} ]] && SERVER=(taskset -c "$SERVER_CPUS")
+[[ -n ${CLIENT_CPUS:-} ]] && CLIENT=(taskset -c "$CLIENT_CPUS")
+"${SERVER[@]}" "$TLSRPTD" --log warn serve --database "sqlite://$DIR/bench.db" \
     --http-listen 127.0.0.1:18443 --tls-cert "$DIR/cert/cert.pem" --tls-key "$DIR/cert/key.pem" \
     --http-rate-limit 0 --smtp-listen 127.0.0.1:12525 --smtp-recipient tlsrpt@reports.example.com --dkim off \
     "${EXTRA[@]}" &
@@ -46,12 +50,12 @@ rss() { awk '/VmHWM/ { print $2 " kB" }' "/proc/$PID/status"; }
 
 if [[ $WHAT == http || $WHAT == both ]]; then
     BEFORE=$(cpu)
-    "$LOADGEN" http --url https://localhost:18443/v1/reports --ca "$DIR/cert/cert.pem" \
+    "${CLIENT[@]}" "$LOADGEN" http --url https://localhost:18443/v1/reports --ca "$DIR/cert/cert.pem" \
         --clients 64 --count "$HTTP_COUNT"
     echo "https server cpu: $(spent "$BEFORE"), peak rss $(rss)"
 fi
 if [[ $WHAT == smtp || $WHAT == both ]]; then
     BEFORE=$(cpu)
-    "$LOADGEN" smtp --addr 127.0.0.1:12525 --connections 32 --count "$SMTP_COUNT"
+    "${CLIENT[@]}" "$LOADGEN" smtp --addr 127.0.0.1:12525 --connections 32 --count "$SMTP_COUNT"
     echo "smtp server cpu: $(spent "$BEFORE"), peak rss $(rss)"
 fi
