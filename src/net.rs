@@ -67,7 +67,7 @@ where
 /// [`keep_a_timer_pending`]).
 const TIMER_FLOOR: Duration = Duration::from_secs(1);
 
-/// Keeps a timer pending within [`TIMER_FLOOR`] for as long as it runs.
+/// Keeps a timer pending within a second (`TIMER_FLOOR`) for as long as it runs.
 ///
 /// hyper arms a header-read timer for every request and drops it as soon as the head has
 /// arrived. When no other timer is pending, tokio's time driver sleeps without a
