@@ -23,8 +23,17 @@ for DAYS in 30 90; do
         --url "$B/domains/$D?$R" --url "$B/reports?$R" --url "$B/reports?domain=$D&$R"
 done
 echo "== other routes"
-ID=$(curl -sf "${CURL_AUTH[@]}" "$B/api/v1/reports?limit=1" | sed -n 's/.*"id":\([0-9]*\).*/\1/p' | head -1)
-"$LOADGEN" query --requests "$N" --clients "$C" "${AUTH[@]}" \
-    --url "$B/api/v1/reports/$ID" --url "$B/reports/$ID" --url "$B/api/v1/rejections" \
-    --url "$B/rejections" --url "$B/api/v1/domains/$D/readiness" --url "$B/api/v1/domains/$D/posture" \
-    --url "$B/api/v1/alerts" --url "$B/alerts" --url "$B/api/v1/notifications"
+# A stored report of the range (the list's default range is recent days).
+ID=$(curl -sf "${CURL_AUTH[@]}" "$B/api/v1/reports?$R&limit=1" | sed -n 's/.*"id":\([0-9]*\).*/\1/p' | head -1)
+if [[ -z $ID ]]; then
+    echo "no report in $R at $B" >&2
+    exit 1
+fi
+URLS=(--url "$B/api/v1/reports/$ID" --url "$B/reports/$ID" --url "$B/api/v1/rejections"
+    --url "$B/rejections" --url "$B/api/v1/domains/$D/readiness" --url "$B/api/v1/alerts"
+    --url "$B/alerts" --url "$B/api/v1/notifications")
+# The posture routes answer 404 until the domain has been checked once.
+if curl -sf "${CURL_AUTH[@]}" -o /dev/null "$B/api/v1/domains/$D/posture"; then
+    URLS+=(--url "$B/api/v1/domains/$D/posture" --url "$B/api/v1/domains/$D/posture/history")
+fi
+"$LOADGEN" query --requests "$N" --clients "$C" "${AUTH[@]}" "${URLS[@]}"
