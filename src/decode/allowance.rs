@@ -238,6 +238,61 @@ mod tests {
         assert!(!allowance.wants_more());
     }
 
+    /// Hands out at most `step` bytes per read, as a decompressor or zip entry may.
+    struct Trickle<'a> {
+        data: &'a [u8],
+        step: usize,
+    }
+
+    impl Read for Trickle<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            let n = self.data.len().min(buf.len()).min(self.step);
+            buf[..n].copy_from_slice(&self.data[..n]);
+            self.data = &self.data[n..];
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn every_byte_arrives_whatever_the_read_sizes_and_buffer_edges() {
+        // Sizes on and around the first buffer, the probe and a chunk, read whole and
+        // in small steps, with a limit of exactly the content and one with room.
+        for len in [
+            0, 1, 31, 32, 33, 8_191, 8_192, 8_193, 12_288, 65_536, 100_000,
+        ] {
+            let data: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
+            for step in [1, 7, 32, 4_096, usize::MAX] {
+                for limit in [len as u64, len as u64 + 1_000] {
+                    let allowance = Allowance::whole(limit);
+                    let mut out = Vec::new();
+                    let reader = Trickle { data: &data, step };
+                    allowance
+                        .read_into(reader, &mut out, "data")
+                        .unwrap_or_else(|_| panic!("len {len} step {step} limit {limit}"));
+                    assert_eq!(out, data, "len {len} step {step} limit {limit}");
+                    assert_eq!(allowance.produced(), len as u64);
+                    assert_eq!(allowance.held(), out.capacity() as u64);
+                    assert!(out.capacity() as u64 <= limit + 1, "len {len} step {step}");
+                    if len == FIRST_BUFFER && limit > len as u64 {
+                        // A report that fills its first buffer is not copied into a
+                        // larger one just to find its end.
+                        assert_eq!(out.capacity(), FIRST_BUFFER, "step {step}");
+                    }
+                }
+                // One byte short of the content is refused.
+                if len > 0 {
+                    let allowance = Allowance::whole(len as u64 - 1);
+                    let mut out = Vec::new();
+                    let reader = Trickle { data: &data, step };
+                    assert!(matches!(
+                        allowance.read_into(reader, &mut out, "data"),
+                        Err(ReadError::Limit(DecodeError::TooLarge { .. }))
+                    ));
+                }
+            }
+        }
+    }
+
     #[test]
     fn a_grant_below_the_full_one_asks_for_more() {
         let allowance = Allowance::new(1_000_000, 100_000);
