@@ -1,4 +1,4 @@
-//! What enforce readiness is judged on (src/watch/readiness.rs), and the verdicts the
+//! What enforce readiness is judged on (src/watch/readiness/), and the verdicts the
 //! schedule keeps for the overview (migration 0010).
 //!
 //! In: a domain and a time range (Unix seconds). Out: its sessions per UTC day,
