@@ -19,7 +19,8 @@
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// mimalloc's `mi_option_purge_delay` (its `mi_option_e` of v3, which the Rust bindings
-/// do not name); `tests::purge_delay_is_the_option_we_think` checks its default.
+/// do not name); `tests::purging_is_immediate_while_a_large_decode_runs` checks its
+/// default.
 const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
 
 /// mimalloc's own purge delay (ms), kept while no large decode runs.
