@@ -23,24 +23,18 @@ esac
 OUT=${5:-$(mktemp -d /tmp/tlsrpt-counts.XXXXXX)}
 mkdir -p "$OUT"
 "$LOADGEN" cert --out "$OUT/cert" >/dev/null
-EXTRA=()
-HELP=$("$TLSRPTD" serve --help)
-grep -q -- --posture-interval <<<"$HELP" && EXTRA+=(--posture-interval 0)
-grep -q -- --readiness-interval <<<"$HELP" && EXTRA+=(--readiness-interval 0)
-grep -q -- --no-alerts <<<"$HELP" && EXTRA+=(--no-alerts)
+. "$(dirname "$0")/common.sh"
+watch_off_flags "$TLSRPTD"
 SERVE=("$TLSRPTD" --log warn serve --database "sqlite://$OUT/bench.db"
     --http-listen 127.0.0.1:18443 --tls-cert "$OUT/cert/cert.pem" --tls-key "$OUT/cert/key.pem"
-    --http-rate-limit 0 --no-smtp "${EXTRA[@]}")
+    --http-rate-limit 0 --no-smtp "${WATCH_OFF[@]}")
 if [[ $MODE == callgrind ]]; then
     valgrind --tool=callgrind --callgrind-out-file="$OUT/callgrind.out" "${SERVE[@]}" 2>"$OUT/server.log" &
 else
     "${SERVE[@]}" 2>"$OUT/server.log" &
 fi
 PID=$!
-for _ in $(seq 600); do
-    curl -skf https://127.0.0.1:18443/healthz >/dev/null 2>&1 && break
-    sleep 0.2
-done
+wait_for_https 1200 || exit 1
 post() {
     "$LOADGEN" http --url https://localhost:18443/v1/reports --ca "$OUT/cert/cert.pem" \
         --clients "$CLIENTS" --count "$1" --seed "$2" | head -1

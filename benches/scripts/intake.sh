@@ -19,25 +19,17 @@ DIR=$(mktemp -d /tmp/tlsrpt-intake.XXXXXX)
 trap 'kill $PID 2>/dev/null || true; wait $PID 2>/dev/null || true; rm -rf "$DIR"' EXIT
 
 "$LOADGEN" cert --out "$DIR/cert" >/dev/null
-EXTRA=()
-HELP=$("$TLSRPTD" serve --help)
-# The watch side (posture checks, readiness, alerts) would contact the network for the
-# generated domains and compete for the cores: off, so every binary does intake work only.
-grep -q -- --posture-interval <<<"$HELP" && EXTRA+=(--posture-interval 0)
-grep -q -- --readiness-interval <<<"$HELP" && EXTRA+=(--readiness-interval 0)
-grep -q -- --no-alerts <<<"$HELP" && EXTRA+=(--no-alerts)
+. "$(dirname "$0")/common.sh"
+watch_off_flags "$TLSRPTD"
 SERVER=(); CLIENT=()
 [[ -n ${SERVER_CPUS:-} ]] && SERVER=(taskset -c "$SERVER_CPUS")
 [[ -n ${CLIENT_CPUS:-} ]] && CLIENT=(taskset -c "$CLIENT_CPUS")
 "${SERVER[@]}" "$TLSRPTD" --log warn serve --database "sqlite://$DIR/bench.db" \
     --http-listen 127.0.0.1:18443 --tls-cert "$DIR/cert/cert.pem" --tls-key "$DIR/cert/key.pem" \
     --http-rate-limit 0 --smtp-listen 127.0.0.1:12525 --smtp-recipient tlsrpt@reports.example.com --dkim off \
-    "${EXTRA[@]}" &
+    "${WATCH_OFF[@]}" &
 PID=$!
-for _ in $(seq 100); do
-    curl -skf https://127.0.0.1:18443/healthz >/dev/null 2>&1 && break
-    sleep 0.1
-done
+wait_for_https 100
 
 # utime and stime in clock ticks (USER_HZ, 100 on Linux).
 cpu() { awk '{ print $14, $15 }' "/proc/$PID/stat"; }
